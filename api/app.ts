@@ -1,0 +1,65 @@
+// The HTTP surface of the control plane as a Hono app: auth, discovery, OpenAPI, health, and the
+// generic resource routes. Errors of every kind leave through one handler as metav1.Status.
+
+import { timingSafeEqual } from "node:crypto";
+import { Hono } from "hono";
+import { ApiError, errors } from "./errors.ts";
+import { apiGroupList, apiResourceList, apiVersions, versionInfo } from "./http/discovery.ts";
+import { openApiGroupVersion, openApiRoot } from "./http/openapi.ts";
+import { jsonResponse, routeApi, type SubresourceHandler } from "./http/resource-routes.ts";
+import type { Registry } from "./registry.ts";
+import type { Resources } from "./resources.ts";
+
+export interface AppDeps {
+  registry: Registry;
+  resources: Resources;
+  /** Bearer token every request must present (health endpoints excepted). */
+  token: string;
+  /** How clients reach us, for APIVersions.serverAddressByClientCIDRs. */
+  serverAddress: string;
+  subresources?: SubresourceHandler[];
+}
+
+const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/livez"]);
+
+export function tokenMatches(header: string | undefined, token: string): boolean {
+  if (!header?.startsWith("Bearer ")) return false;
+  const given = Buffer.from(header.slice(7).trim());
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+export function createApp(deps: AppDeps): Hono {
+  const { registry, resources } = deps;
+  const subresources = new Map((deps.subresources ?? []).map((s) => [s.key, s]));
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    const apiErr = err instanceof ApiError ? err : errors.internal(err.message);
+    if (!(err instanceof ApiError)) console.error(`kemu api: ${c.req.method} ${c.req.path}:`, err);
+    return jsonResponse(apiErr.toStatus(), apiErr.code);
+  });
+  app.notFound(() => jsonResponse(errors.pathNotFound().toStatus(), 404));
+
+  app.use("*", async (c, next) => {
+    if (!PUBLIC_PATHS.has(c.req.path) && !tokenMatches(c.req.header("authorization"), deps.token)) {
+      throw errors.unauthorized();
+    }
+    await next();
+  });
+
+  for (const path of PUBLIC_PATHS) app.get(path, (c) => c.text("ok"));
+  app.get("/version", () => jsonResponse(versionInfo()));
+  app.get("/api", () => jsonResponse(apiVersions(deps.serverAddress)));
+  app.get("/apis", () => jsonResponse(apiGroupList(registry)));
+  app.get("/openapi/v3", () => jsonResponse(openApiRoot(registry)));
+  app.get("/openapi/v3/api/:version", (c) => jsonResponse(openApiGroupVersion(registry, "", c.req.param("version"))));
+  app.get("/openapi/v3/apis/:group/:version", (c) =>
+    jsonResponse(openApiGroupVersion(registry, c.req.param("group"), c.req.param("version"))),
+  );
+  app.all("/api/*", (c) => routeApi(c, registry, resources, subresources));
+  app.all("/apis/*", (c) => routeApi(c, registry, resources, subresources));
+  return app;
+}
+
+export { apiResourceList };

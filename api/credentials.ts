@@ -1,0 +1,36 @@
+// The admin bearer token (made once, kept in the data dir) and the kubeconfig that points kubectl
+// at this control plane.
+
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stringify } from "yaml";
+
+export function loadOrCreateToken(dataDir: string): string {
+  const file = join(dataDir, "token");
+  if (existsSync(file)) {
+    const token = readFileSync(file, "utf8").trim();
+    if (token) return token;
+  }
+  const token = randomBytes(32).toString("base64url");
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+export function kubeconfig(server: string, token: string, name = "kemu"): string {
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name, cluster: { server } }],
+    users: [{ name: `${name}-admin`, user: { token } }],
+    contexts: [{ name, context: { cluster: name, user: `${name}-admin`, namespace: "default" } }],
+    "current-context": name,
+    preferences: {},
+  });
+}
+
+export function writeKubeconfig(dataDir: string, server: string, token: string, name = "kemu"): string {
+  const file = join(dataDir, "kubeconfig");
+  writeFileSync(file, kubeconfig(server, token, name), { mode: 0o600 });
+  return file;
+}

@@ -1,0 +1,169 @@
+// The control-plane process: store + resource layer + HTTP/WebSocket + controllers, started and
+// stopped as one unit. `kemu api` runs this in the foreground; tests start it in-process.
+
+import { mkdirSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { createAdaptorServer } from "@hono/node-server";
+import type { KindSpec } from "../emulator/kind.ts";
+import { builtinKinds } from "../emulator/kinds/index.ts";
+import type { KubeObject, Toleration } from "../emulator/types.ts";
+import { createApp } from "./app.ts";
+import { EventRecorder } from "./controllers/event-recorder.ts";
+import { startEventTtl } from "./controllers/event-ttl.ts";
+import { NamespaceController } from "./controllers/namespace.ts";
+import { NodeIpamController } from "./controllers/node-ipam.ts";
+import { NodeLifecycleController } from "./controllers/node-lifecycle.ts";
+import { PodGcController } from "./controllers/pod-gc.ts";
+import { SchedulerController } from "./controllers/scheduler.ts";
+import { loadOrCreateToken, writeKubeconfig } from "./credentials.ts";
+import { ApiError } from "./errors.ts";
+import { finalizeSubresource } from "./namespace-subresources.ts";
+import { bindingSubresource, logSubresource, type PodLogSource } from "./pod-subresources.ts";
+import { Registry } from "./registry.ts";
+import { Resources } from "./resources.ts";
+import { SqliteStore } from "./store/sqlite-store.ts";
+import { EventsSocket } from "./ws-events.ts";
+
+export interface ApiServerOptions {
+  dataDir: string;
+  /** 6443 by default; 0 picks a free port. */
+  port?: number;
+  host?: string;
+  /** Cluster pod CIDR split into per-node podCIDRs (default 10.244.0.0/16). */
+  clusterCidr?: string;
+  /** Prefix length of each node's podCIDR (default 24). */
+  nodeCidrMaskSize?: number;
+  /** A node whose lease is older than this turns NotReady (default 40 s). */
+  nodeMonitorGracePeriodMs?: number;
+  /** How long pods tolerate an unreachable/not-ready node before eviction (default 300 s). */
+  podEvictionTimeoutSeconds?: number;
+  /** Events older than this are deleted (default 1 h). */
+  eventTtlMs?: number;
+  /** Run controllers (scheduler, IPAM, lifecycle, namespace, pod GC); default true. */
+  controllers?: boolean;
+  podLogs?: PodLogSource;
+  /** Used in messages and the kubeconfig's names. */
+  clusterName?: string;
+}
+
+export interface ApiServer {
+  url: string;
+  token: string;
+  kubeconfigPath: string;
+  resources: Resources;
+  registry: Registry;
+  recorder: EventRecorder;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_PORT = 6443;
+const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
+const DEFAULT_TOLERATION_KEYS = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
+
+/** Admission: the default not-ready/unreachable tolerations use the configured eviction timeout. */
+function evictionTimeoutAdmission(seconds: number) {
+  return (spec: KindSpec, obj: KubeObject) => {
+    if (spec.kind !== "Pod" || spec.group !== "") return;
+    for (const t of (obj.spec?.tolerations ?? []) as Toleration[]) {
+      if (t.key && DEFAULT_TOLERATION_KEYS.includes(t.key) && t.effect === "NoExecute" && t.operator === "Exists") {
+        t.tolerationSeconds ??= seconds;
+      }
+    }
+  };
+}
+
+async function ensureNamespaces(resources: Resources, registry: Registry): Promise<void> {
+  const spec = registry.find("", "v1", "namespaces")!;
+  for (const name of SYSTEM_NAMESPACES) {
+    try {
+      await resources.create(spec, undefined, { metadata: { name } });
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === 409)) throw e;
+    }
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.once("listening", () => resolve(server.address() as AddressInfo));
+    server.listen(port, host);
+  });
+}
+
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const registry = new Registry(builtinKinds);
+  const store = SqliteStore.open(join(opts.dataDir, "state.db"));
+  const resources = new Resources(store, registry, {
+    admit: evictionTimeoutAdmission(opts.podEvictionTimeoutSeconds ?? 300),
+  });
+  const token = loadOrCreateToken(opts.dataDir);
+  await ensureNamespaces(resources, registry);
+
+  const host = opts.host ?? "127.0.0.1";
+  let serverAddress = `${host}:${opts.port ?? DEFAULT_PORT}`;
+  const app = createApp({
+    registry,
+    resources,
+    token,
+    get serverAddress() {
+      return serverAddress;
+    },
+    subresources: [bindingSubresource, logSubresource(opts.podLogs), finalizeSubresource],
+  });
+  const events = new EventsSocket(resources, registry, token);
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  server.keepAliveTimeout = 65_000;
+  server.on("upgrade", (req, socket, head) => {
+    if (!events.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+  const address = await listen(server, opts.port ?? DEFAULT_PORT, host);
+  serverAddress = `${host}:${address.port}`;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  const url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${address.port}`;
+  const kubeconfigPath = writeKubeconfig(opts.dataDir, url, token, opts.clusterName ?? "kemu");
+
+  const recorder = new EventRecorder(resources, registry, "kemu-controller-manager");
+  const stops: (() => void)[] = [];
+  if (opts.controllers !== false) {
+    const controllers = [
+      new SchedulerController(resources, registry, recorder),
+      new NodeIpamController(resources, registry, recorder, {
+        clusterCidr: opts.clusterCidr,
+        nodeCidrMaskSize: opts.nodeCidrMaskSize,
+      }),
+      new NodeLifecycleController(resources, registry, recorder, {
+        gracePeriodMs: opts.nodeMonitorGracePeriodMs,
+      }),
+      new NamespaceController(resources, registry, recorder),
+      new PodGcController(resources, registry, recorder),
+    ];
+    for (const c of controllers) {
+      await c.start();
+      stops.push(() => c.stop());
+    }
+    stops.push(startEventTtl(resources, registry, opts.eventTtlMs ?? 3_600_000));
+  }
+
+  return {
+    url,
+    token,
+    kubeconfigPath,
+    resources,
+    registry,
+    recorder,
+    async close() {
+      for (const stop of stops) stop();
+      await recorder.flush();
+      events.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+// `kemu api`: the control plane in the foreground until SIGINT/SIGTERM.
+
+import { parseCidr } from "../emulator/cidr.ts";
+import { startApiServer } from "../api/server.ts";
+import { durationFlag, intFlag, parseFlags, UsageError } from "./args.ts";
+
+export const apiHelp = `Usage: kemu api --data-dir DIR [flags]
+
+Runs the kemu control plane (Kubernetes API, store, scheduler, node IPAM, node lifecycle) in the
+foreground. Writes DIR/token and DIR/kubeconfig (context "kemu"); point kubectl at it with
+  KUBECONFIG=DIR/kubeconfig kubectl get nodes
+
+Flags:
+  --data-dir DIR                 state directory (sqlite store, token, kubeconfig); required
+  --port N                       listen port (default 6443; 0 picks a free one)
+  --host ADDR                    listen address (default 127.0.0.1)
+  --cluster-cidr CIDR            pod network split into node podCIDRs (default 10.244.0.0/16)
+  --node-cidr-mask-size N        prefix length of each node's podCIDR (default 24)
+  --node-monitor-grace-period D  lease age after which a node turns NotReady (default 40s)
+  --pod-eviction-timeout D       how long pods tolerate an unreachable node (default 5m)
+  --event-ttl D                  how long Events are kept (default 1h)
+  -h, --help                     show this help
+`;
+
+const flags = {
+  "data-dir": { type: "string" },
+  port: { type: "string" },
+  host: { type: "string" },
+  "cluster-cidr": { type: "string" },
+  "node-cidr-mask-size": { type: "string" },
+  "node-monitor-grace-period": { type: "string" },
+  "pod-eviction-timeout": { type: "string" },
+  "event-ttl": { type: "string" },
+} as const;
+
+export async function apiCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseFlags("api", argv, flags);
+  if (values.help) {
+    process.stdout.write(apiHelp);
+    return;
+  }
+  if (positionals.length) throw new UsageError(`kemu api: unexpected argument "${positionals[0]}"`);
+  const dataDir = values["data-dir"];
+  if (typeof dataDir !== "string" || !dataDir) throw new UsageError("kemu api: --data-dir is required");
+  const clusterCidr = values["cluster-cidr"] as string | undefined;
+  if (clusterCidr) {
+    try {
+      parseCidr(clusterCidr);
+    } catch (e) {
+      throw new UsageError(`kemu api: --cluster-cidr: ${(e as Error).message}`);
+    }
+  }
+  const evictionMs = durationFlag("api", "pod-eviction-timeout", values["pod-eviction-timeout"]);
+  const server = await startApiServer({
+    dataDir,
+    port: intFlag("api", "port", values.port, 0, 65535),
+    host: values.host as string | undefined,
+    clusterCidr,
+    nodeCidrMaskSize: intFlag("api", "node-cidr-mask-size", values["node-cidr-mask-size"], 1, 128),
+    nodeMonitorGracePeriodMs: durationFlag("api", "node-monitor-grace-period", values["node-monitor-grace-period"]),
+    podEvictionTimeoutSeconds: evictionMs === undefined ? undefined : Math.round(evictionMs / 1000),
+    eventTtlMs: durationFlag("api", "event-ttl", values["event-ttl"]),
+  });
+  process.stdout.write(`kemu api listening on ${server.url}\nkubeconfig: ${server.kubeconfigPath}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await server.close();
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs whatever kemu needs that is missing on a Debian/Ubuntu machine (run as root):
+# the Debian packages below, then the npm packages (including the pinned Node 24) via `npm ci`.
+# Safe to run repeatedly; it only installs what is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+# command -> Debian package that provides it
+while read -r cmd pkg; do
+  have "$cmd" || need_apt+=("$pkg")
+done <<'LIST'
+node nodejs
+npm npm
+kubectl kubernetes-client
+ip iproute2
+LIST
+
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages (${need_apt[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+# npm ci when node_modules is missing or older than the lockfile.
+if [ ! -x node_modules/node/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
