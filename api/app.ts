@@ -53,7 +53,9 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/api", () => jsonResponse(apiVersions(deps.serverAddress)));
   app.get("/apis", () => jsonResponse(apiGroupList(registry)));
   app.get("/openapi/v3", () => jsonResponse(openApiRoot(registry)));
-  app.get("/openapi/v3/api/:version", (c) => jsonResponse(openApiGroupVersion(registry, "", c.req.param("version"))));
+  app.get("/openapi/v3/api/:version", (c) =>
+    jsonResponse(openApiGroupVersion(registry, "", c.req.param("version"))),
+  );
   app.get("/openapi/v3/apis/:group/:version", (c) =>
     jsonResponse(openApiGroupVersion(registry, c.req.param("group"), c.req.param("version"))),
   );

@@ -17,11 +17,13 @@ export function loadOrCreateToken(dataDir: string): string {
   return token;
 }
 
-export function kubeconfig(server: string, token: string, name = "kemu"): string {
+export function kubeconfig(server: string, token: string, caPem: string, name = "kemu"): string {
   return stringify({
     apiVersion: "v1",
     kind: "Config",
-    clusters: [{ name, cluster: { server } }],
+    clusters: [
+      { name, cluster: { server, "certificate-authority-data": Buffer.from(caPem).toString("base64") } },
+    ],
     users: [{ name: `${name}-admin`, user: { token } }],
     contexts: [{ name, context: { cluster: name, user: `${name}-admin`, namespace: "default" } }],
     "current-context": name,
@@ -29,8 +31,14 @@ export function kubeconfig(server: string, token: string, name = "kemu"): string
   });
 }
 
-export function writeKubeconfig(dataDir: string, server: string, token: string, name = "kemu"): string {
+export function writeKubeconfig(
+  dataDir: string,
+  server: string,
+  token: string,
+  caPem: string,
+  name = "kemu",
+): string {
   const file = join(dataDir, "kubeconfig");
-  writeFileSync(file, kubeconfig(server, token, name), { mode: 0o600 });
+  writeFileSync(file, kubeconfig(server, token, caPem, name), { mode: 0o600 });
   return file;
 }

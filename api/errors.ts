@@ -59,7 +59,11 @@ export const errors = {
     }),
   pathNotFound: () => new ApiError(404, "NotFound", "the server could not find the requested resource"),
   methodNotAllowed: (method: string) =>
-    new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource (${method})`),
+    new ApiError(
+      405,
+      "MethodNotAllowed",
+      `the server does not allow this method on the requested resource (${method})`,
+    ),
   notAcceptable: (message: string) => new ApiError(406, "NotAcceptable", message),
   alreadyExists: (resource: string, group: string, name: string) =>
     new ApiError(409, "AlreadyExists", `${qualified(resource, group)} "${name}" already exists`, {
@@ -68,16 +72,25 @@ export const errors = {
       kind: resource,
     }),
   conflict: (resource: string, group: string, name: string, why: string) =>
-    new ApiError(409, "Conflict", `Operation cannot be fulfilled on ${qualified(resource, group)} "${name}": ${why}`, {
-      name,
-      group: group || undefined,
-      kind: resource,
-    }),
+    new ApiError(
+      409,
+      "Conflict",
+      `Operation cannot be fulfilled on ${qualified(resource, group)} "${name}": ${why}`,
+      {
+        name,
+        group: group || undefined,
+        kind: resource,
+      },
+    ),
   gone: (message: string) => new ApiError(410, "Expired", message),
   tooLarge: (limit: number) =>
     new ApiError(413, "RequestEntityTooLarge", `Request entity too large: limit is ${limit}`),
   unsupportedMediaType: (type: string) =>
-    new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got ${type})`),
+    new ApiError(
+      415,
+      "UnsupportedMediaType",
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got ${type})`,
+    ),
   invalid: (kind: string, group: string, name: string, message: string, causes: FieldError[]) =>
     new ApiError(422, "Invalid", message, {
       name,

@@ -13,7 +13,8 @@ import type { Resources } from "./resources.ts";
 function setCondition(conditions: Condition[] | undefined, next: Condition): Condition[] {
   const out = (conditions ?? []).filter((c) => c.type !== next.type);
   const old = conditions?.find((c) => c.type === next.type);
-  const lastTransitionTime = old && old.status === next.status ? old.lastTransitionTime : next.lastTransitionTime;
+  const lastTransitionTime =
+    old && old.status === next.status ? old.lastTransitionTime : next.lastTransitionTime;
   return [...out, { ...next, lastTransitionTime }];
 }
 
@@ -31,7 +32,12 @@ export async function bindPod(
       throw errors.conflict("pods", "", name, `pod ${name} is being deleted, cannot be assigned to a host`);
     }
     if (pod.spec.nodeName) {
-      throw errors.conflict("pods", "", name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
+      throw errors.conflict(
+        "pods",
+        "",
+        name,
+        `pod ${name} is already assigned to node "${pod.spec.nodeName}"`,
+      );
     }
     pod.spec.nodeName = nodeName;
     pod.status = {
@@ -79,9 +85,13 @@ export const bindingSubresource: SubresourceHandler = {
     const body = (await readObject(c.req.raw)) as any;
     const target = body?.target;
     if (!target?.name || (target.kind && target.kind !== "Node")) {
-      throw errors.invalid("Binding", "", t.name, `Binding "${t.name}" is invalid: target.name: Required value`, [
-        { reason: "FieldValueRequired", field: "target.name", message: "Required value" },
-      ]);
+      throw errors.invalid(
+        "Binding",
+        "",
+        t.name,
+        `Binding "${t.name}" is invalid: target.name: Required value`,
+        [{ reason: "FieldValueRequired", field: "target.name", message: "Required value" }],
+      );
     }
     await bindPod(resources, t.spec, t.namespace!, t.name, target.name);
     return jsonResponse(successStatus({}), 201);

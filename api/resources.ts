@@ -18,7 +18,7 @@ import type { KubeObject } from "../emulator/types.ts";
 import { formatInvalidMessage } from "../emulator/validation.ts";
 import { ApiError, conflictModified, errors } from "./errors.ts";
 import { type Registry, storageKey, storagePrefix } from "./registry.ts";
-import { type Store, StoreError, type StoredObject, type StoreEvent } from "./store/store.ts";
+import { type Store, type StoredObject, StoreError, type StoreEvent } from "./store/store.ts";
 
 export type PatchType = "merge" | "json" | "strategic";
 
@@ -120,17 +120,11 @@ export class Resources {
   readonly store: Store;
   readonly registry: Registry;
   private readonly now: () => Date;
-  private readonly admit?: (spec: KindSpec, obj: KubeObject) => void;
 
-  constructor(
-    store: Store,
-    registry: Registry,
-    opts: { now?: () => Date; admit?: (spec: KindSpec, obj: KubeObject) => void } = {},
-  ) {
+  constructor(store: Store, registry: Registry, opts: { now?: () => Date } = {}) {
     this.store = store;
     this.registry = registry;
     this.now = opts.now ?? (() => new Date());
-    this.admit = opts.admit;
   }
 
   // ---- reads ----
@@ -210,7 +204,6 @@ export class Resources {
     meta.creationTimestamp = rfc3339(this.now());
     meta.generation = 1;
     internal.defaults?.(obj);
-    this.admit?.(internal, obj);
     const problems = internal.validate(obj);
     if (problems.length) throw this.invalid(spec, obj, problems);
     if (internal.namespaced) await this.checkNamespaceWritable(meta.namespace!, spec, meta.name!);
@@ -219,7 +212,8 @@ export class Resources {
       const stored = await this.store.create(storageKey(internal, meta.namespace, meta.name!), obj);
       return this.external(spec, stored.object);
     } catch (e) {
-      if (e instanceof StoreError && e.code === "exists") throw errors.alreadyExists(spec.resource, spec.group, meta.name!);
+      if (e instanceof StoreError && e.code === "exists")
+        throw errors.alreadyExists(spec.resource, spec.group, meta.name!);
       throw e;
     }
   }
@@ -233,19 +227,28 @@ export class Resources {
   ): Promise<KubeObject> {
     let obj = this.checkBody(spec, body, namespace);
     if (obj.metadata.name !== name) {
-      throw errors.badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+      throw errors.badRequest(
+        `the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`,
+      );
     }
     if (spec.storage) {
       if (!spec.storage.toInternal) throw errors.methodNotAllowed("update");
       obj = spec.storage.toInternal(obj);
     }
     const wanted = obj.metadata.resourceVersion;
-    return this.guaranteedUpdate(spec, namespace, name, opts, wanted === undefined || wanted === "", (current) => {
-      if (wanted && wanted !== current.metadata.resourceVersion) {
-        throw errors.conflict(spec.resource, spec.group, name, conflictModified);
-      }
-      return obj;
-    });
+    return this.guaranteedUpdate(
+      spec,
+      namespace,
+      name,
+      opts,
+      wanted === undefined || wanted === "",
+      (current) => {
+        if (wanted && wanted !== current.metadata.resourceVersion) {
+          throw errors.conflict(spec.resource, spec.group, name, conflictModified);
+        }
+        return obj;
+      },
+    );
   }
 
   async patch(
@@ -266,7 +269,11 @@ export class Resources {
         else if (type === "merge") patched = applyMergePatch(external, patch);
         else patched = applyStrategicMergePatch(external, patch, internal.mergeKeys ?? {});
       } catch (e) {
-        throw new ApiError(422, "Invalid", `the server rejected our request due to an error in our request: ${(e as Error).message}`);
+        throw new ApiError(
+          422,
+          "Invalid",
+          `the server rejected our request due to an error in our request: ${(e as Error).message}`,
+        );
       }
       let obj = this.checkBody(spec, patched, namespace);
       const wanted = obj.metadata.resourceVersion;
@@ -335,7 +342,8 @@ export class Resources {
         return this.external(spec, deleted.object);
       } catch (e) {
         if (e instanceof StoreError && e.code === "conflict" && attempt < MAX_CONFLICT_RETRIES) continue;
-        if (e instanceof StoreError && e.code === "not-found") throw errors.notFound(spec.resource, spec.group, name);
+        if (e instanceof StoreError && e.code === "not-found")
+          throw errors.notFound(spec.resource, spec.group, name);
         throw e;
       }
     }
@@ -366,7 +374,12 @@ export class Resources {
    * a selector is sent as DELETED and one that starts matching as ADDED, as the apiserver's watch
    * cache does. Returns a stop function. Throws ApiError 410 when the revision is compacted.
    */
-  watch(spec: KindSpec, namespace: string | undefined, opts: WatchOptions, send: (e: WatchEvent) => void): () => void {
+  watch(
+    spec: KindSpec,
+    namespace: string | undefined,
+    opts: WatchOptions,
+    send: (e: WatchEvent) => void,
+  ): () => void {
     const match = this.matcher(spec, opts.labelSelector, opts.fieldSelector);
     const prefix = storagePrefix(spec, namespace);
     const rvText = opts.resourceVersion;
@@ -447,7 +460,10 @@ export class Resources {
     return spec.storage ? spec.storage.toExternal(obj) : obj;
   }
 
-  private externalStored(spec: KindSpec, s: { object: KubeObject; json: string }): { object: KubeObject; json: string } {
+  private externalStored(
+    spec: KindSpec,
+    s: { object: KubeObject; json: string },
+  ): { object: KubeObject; json: string } {
     if (!spec.storage) return { object: s.object, json: s.json };
     const object = spec.storage.toExternal(s.object);
     return { object, json: JSON.stringify(object) };
@@ -455,7 +471,13 @@ export class Resources {
 
   private invalid(spec: KindSpec, obj: KubeObject, problems: ReturnType<KindSpec["validate"]>): ApiError {
     const name = obj.metadata?.name ?? "";
-    return errors.invalid(spec.kind, spec.group, name, formatInvalidMessage(spec.kind, name, problems), problems);
+    return errors.invalid(
+      spec.kind,
+      spec.group,
+      name,
+      formatInvalidMessage(spec.kind, name, problems, spec.group),
+      problems,
+    );
   }
 
   /** Shape checks shared by create/update/patch: a JSON object of this kind in this namespace. */
@@ -464,7 +486,9 @@ export class Resources {
     const obj = structuredClone(body) as KubeObject;
     const apiVersion = apiVersionOf(spec);
     if (obj.kind !== undefined && obj.kind !== spec.kind) {
-      throw errors.badRequest(`the kind in the data (${obj.kind}) does not match the expected kind (${spec.kind})`);
+      throw errors.badRequest(
+        `the kind in the data (${obj.kind}) does not match the expected kind (${spec.kind})`,
+      );
     }
     if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersion) {
       throw errors.badRequest(
@@ -477,7 +501,9 @@ export class Resources {
     if (!isObject(obj.metadata)) throw errors.badRequest("metadata must be an object");
     if (spec.namespaced) {
       if (obj.metadata.namespace && namespace && obj.metadata.namespace !== namespace) {
-        throw errors.badRequest("the namespace of the provided object does not match the namespace sent on the request");
+        throw errors.badRequest(
+          "the namespace of the provided object does not match the namespace sent on the request",
+        );
       }
       obj.metadata.namespace = obj.metadata.namespace || namespace;
     } else {
@@ -533,14 +559,20 @@ export class Resources {
           if (retryOnConflict && attempt < MAX_CONFLICT_RETRIES) continue;
           throw errors.conflict(spec.resource, spec.group, name, conflictModified);
         }
-        if (e instanceof StoreError && e.code === "not-found") throw errors.notFound(spec.resource, spec.group, name);
+        if (e instanceof StoreError && e.code === "not-found")
+          throw errors.notFound(spec.resource, spec.group, name);
         throw e;
       }
     }
   }
 
   /** Applies the status-subresource split and keeps server-owned metadata. */
-  private mergeUpdate(spec: KindSpec, current: KubeObject, incoming: KubeObject, subresource?: string): KubeObject {
+  private mergeUpdate(
+    spec: KindSpec,
+    current: KubeObject,
+    incoming: KubeObject,
+    subresource?: string,
+  ): KubeObject {
     const cm = current.metadata;
     if (subresource === RAW) return incoming;
     if (subresource === "status") {
@@ -564,7 +596,12 @@ export class Resources {
         deletionGracePeriodSeconds: cm.deletionGracePeriodSeconds,
       },
     };
-    for (const k of ["namespace", "deletionTimestamp", "deletionGracePeriodSeconds", "generateName"] as const) {
+    for (const k of [
+      "namespace",
+      "deletionTimestamp",
+      "deletionGracePeriodSeconds",
+      "generateName",
+    ] as const) {
       if (next.metadata[k] === undefined) delete next.metadata[k];
     }
     if (spec.statusSubresource) {
@@ -600,7 +637,8 @@ export class Resources {
     const m = current.metadata;
     const grace = graceSeconds(spec, current, requestedGrace);
     const finalizers = m.finalizers?.length ?? 0;
-    const nsFinalizers = spec.kind === "Namespace" && spec.group === "" ? (current.spec?.finalizers?.length ?? 0) : 0;
+    const nsFinalizers =
+      spec.kind === "Namespace" && spec.group === "" ? (current.spec?.finalizers?.length ?? 0) : 0;
     if (grace === 0 && finalizers === 0 && nsFinalizers === 0) return undefined;
     const now = this.now();
     const next: KubeObject = { ...current, metadata: { ...m } };

@@ -3,12 +3,11 @@
 
 import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
+import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
-import type { KindSpec } from "../emulator/kind.ts";
-import { builtinKinds } from "../emulator/kinds/index.ts";
-import type { KubeObject, Toleration } from "../emulator/types.ts";
+import { createBuiltinKinds } from "../emulator/kinds/index.ts";
 import { createApp } from "./app.ts";
 import { EventRecorder } from "./controllers/event-recorder.ts";
 import { startEventTtl } from "./controllers/event-ttl.ts";
@@ -24,6 +23,7 @@ import { bindingSubresource, logSubresource, type PodLogSource } from "./pod-sub
 import { Registry } from "./registry.ts";
 import { Resources } from "./resources.ts";
 import { SqliteStore } from "./store/sqlite-store.ts";
+import { servingCert, servingNames } from "./tls.ts";
 import { EventsSocket } from "./ws-events.ts";
 
 export interface ApiServerOptions {
@@ -44,12 +44,16 @@ export interface ApiServerOptions {
   /** Run controllers (scheduler, IPAM, lifecycle, namespace, pod GC); default true. */
   controllers?: boolean;
   podLogs?: PodLogSource;
+  /** Extra names/addresses for the serving certificate (e.g. an underlay address). */
+  tlsNames?: string[];
   /** Used in messages and the kubeconfig's names. */
   clusterName?: string;
 }
 
 export interface ApiServer {
   url: string;
+  /** PEM of the CA that signed the serving certificate. */
+  caPem: string;
   token: string;
   kubeconfigPath: string;
   resources: Resources;
@@ -60,20 +64,6 @@ export interface ApiServer {
 
 export const DEFAULT_PORT = 6443;
 const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
-const DEFAULT_TOLERATION_KEYS = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
-
-/** Admission: the default not-ready/unreachable tolerations use the configured eviction timeout. */
-function evictionTimeoutAdmission(seconds: number) {
-  return (spec: KindSpec, obj: KubeObject) => {
-    if (spec.kind !== "Pod" || spec.group !== "") return;
-    for (const t of (obj.spec?.tolerations ?? []) as Toleration[]) {
-      if (t.key && DEFAULT_TOLERATION_KEYS.includes(t.key) && t.effect === "NoExecute" && t.operator === "Exists") {
-        t.tolerationSeconds ??= seconds;
-      }
-    }
-  };
-}
-
 async function ensureNamespaces(resources: Resources, registry: Registry): Promise<void> {
   const spec = registry.find("", "v1", "namespaces")!;
   for (const name of SYSTEM_NAMESPACES) {
@@ -95,11 +85,11 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  const registry = new Registry(builtinKinds);
+  const registry = new Registry(
+    createBuiltinKinds({ defaultTolerationSeconds: opts.podEvictionTimeoutSeconds }),
+  );
   const store = SqliteStore.open(join(opts.dataDir, "state.db"));
-  const resources = new Resources(store, registry, {
-    admit: evictionTimeoutAdmission(opts.podEvictionTimeoutSeconds ?? 300),
-  });
+  const resources = new Resources(store, registry);
   const token = loadOrCreateToken(opts.dataDir);
   await ensureNamespaces(resources, registry);
 
@@ -115,7 +105,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     subresources: [bindingSubresource, logSubresource(opts.podLogs), finalizeSubresource],
   });
   const events = new EventsSocket(resources, registry, token);
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const tls = await servingCert(opts.dataDir, servingNames(host, opts.tlsNames));
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    createServer,
+    serverOptions: { key: tls.keyPem, cert: tls.certPem },
+  }) as unknown as Server;
   server.keepAliveTimeout = 65_000;
   server.on("upgrade", (req, socket, head) => {
     if (!events.handleUpgrade(req, socket, head)) socket.destroy();
@@ -123,8 +118,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const address = await listen(server, opts.port ?? DEFAULT_PORT, host);
   serverAddress = `${host}:${address.port}`;
   const urlHost = host.includes(":") ? `[${host}]` : host;
-  const url = `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${address.port}`;
-  const kubeconfigPath = writeKubeconfig(opts.dataDir, url, token, opts.clusterName ?? "kemu");
+  const url = `https://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${address.port}`;
+  const kubeconfigPath = writeKubeconfig(opts.dataDir, url, token, tls.caPem, opts.clusterName ?? "kemu");
 
   const recorder = new EventRecorder(resources, registry, "kemu-controller-manager");
   const stops: (() => void)[] = [];
@@ -150,6 +145,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   return {
     url,
+    caPem: tls.caPem,
     token,
     kubeconfigPath,
     resources,

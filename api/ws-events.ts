@@ -89,7 +89,9 @@ export class EventsSocket {
               close(1013, `client too slow: more than ${MAX_WS_BUFFER} bytes unsent`);
               return;
             }
-            ws.send(`{"type":"${ev.type}","kind":"${spec.kind}","object":${ev.json ?? JSON.stringify(ev.object)}}`);
+            ws.send(
+              `{"type":"${ev.type}","kind":"${spec.kind}","object":${ev.json ?? JSON.stringify(ev.object)}}`,
+            );
           }),
         );
       }

@@ -1,7 +1,7 @@
 // `kemu api`: the control plane in the foreground until SIGINT/SIGTERM.
 
-import { parseCidr } from "../emulator/cidr.ts";
 import { startApiServer } from "../api/server.ts";
+import { parseCidr } from "../emulator/cidr.ts";
 import { durationFlag, intFlag, parseFlags, UsageError } from "./args.ts";
 
 export const apiHelp = `Usage: kemu api --data-dir DIR [flags]
@@ -57,7 +57,11 @@ export async function apiCommand(argv: string[]): Promise<void> {
     host: values.host as string | undefined,
     clusterCidr,
     nodeCidrMaskSize: intFlag("api", "node-cidr-mask-size", values["node-cidr-mask-size"], 1, 128),
-    nodeMonitorGracePeriodMs: durationFlag("api", "node-monitor-grace-period", values["node-monitor-grace-period"]),
+    nodeMonitorGracePeriodMs: durationFlag(
+      "api",
+      "node-monitor-grace-period",
+      values["node-monitor-grace-period"],
+    ),
     podEvictionTimeoutSeconds: evictionMs === undefined ? undefined : Math.round(evictionMs / 1000),
     eventTtlMs: durationFlag("api", "event-ttl", values["event-ttl"]),
   });

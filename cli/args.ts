@@ -5,7 +5,10 @@ import { parseArgs } from "node:util";
 
 export class UsageError extends Error {}
 
-export type FlagSpec = Record<string, { type: "string" | "boolean"; short?: string; default?: string | boolean }>;
+export type FlagSpec = Record<
+  string,
+  { type: "string" | "boolean"; short?: string; default?: string | boolean }
+>;
 
 export function parseFlags<T extends FlagSpec>(
   command: string,
@@ -25,20 +28,35 @@ export function parseFlags<T extends FlagSpec>(
   }
 }
 
-export function intFlag(command: string, name: string, value: string | boolean | undefined, min: number, max: number): number | undefined {
+export function intFlag(
+  command: string,
+  name: string,
+  value: string | boolean | undefined,
+  min: number,
+  max: number,
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (typeof value !== "string" || !/^\d+$/.test(value) || n < min || n > max) {
-    throw new UsageError(`kemu ${command}: --${name} must be an integer between ${min} and ${max}, got "${value}"`);
+    throw new UsageError(
+      `kemu ${command}: --${name} must be an integer between ${min} and ${max}, got "${value}"`,
+    );
   }
   return n;
 }
 
 /** Parses durations like 40s, 5m, 1h, 500ms into milliseconds. */
-export function durationFlag(command: string, name: string, value: string | boolean | undefined): number | undefined {
+export function durationFlag(
+  command: string,
+  name: string,
+  value: string | boolean | undefined,
+): number | undefined {
   if (value === undefined) return undefined;
   const m = typeof value === "string" ? /^(\d+)(ms|s|m|h)$/.exec(value) : null;
-  if (!m) throw new UsageError(`kemu ${command}: --${name} must be a duration like 500ms, 40s, 5m or 1h, got "${value}"`);
+  if (!m)
+    throw new UsageError(
+      `kemu ${command}: --${name} must be a duration like 500ms, 40s, 5m or 1h, got "${value}"`,
+    );
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
   return Number(m[1]) * unit;
 }

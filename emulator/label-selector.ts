@@ -160,7 +160,9 @@ function requirementError(key: string, op: Operator, values: string[] | null): s
     case "==":
     case "!=":
       if (vals.length !== 1) {
-        errs.push(invalid("values", goStringSlice(values), "exact-match compatibility requires one single value"));
+        errs.push(
+          invalid("values", goStringSlice(values), "exact-match compatibility requires one single value"),
+        );
       }
       break;
     case "exists":
@@ -180,7 +182,9 @@ function requirementError(key: string, op: Operator, values: string[] | null): s
       }
       vals.forEach((v, i) => {
         if (parseInt64(v) === undefined) {
-          errs.push(invalid(`values[${i}]`, goQuote(v), "for 'Gt', 'Lt' operators, the value must be an integer"));
+          errs.push(
+            invalid(`values[${i}]`, goQuote(v), "for 'Gt', 'Lt' operators, the value must be an integer"),
+          );
         }
       });
       break;
@@ -324,7 +328,7 @@ function lex(s: string): Scanned[] {
   let pos = 0;
   for (;;) {
     while (pos < s.length && isWhitespace(s[pos])) pos++;
-    // Go's lexer reads a NUL byte as end of input, so anything after one is ignored.
+    // Go's lexer reads a NUL byte as end of input (it cannot occur in a URL query anyway).
     if (pos >= s.length || s[pos] === "\0") {
       items.push({ tok: "eos", lit: "" });
       return items;
@@ -361,7 +365,8 @@ class Parser {
   }
 
   private contextual(item: Scanned, ctx: Context): Scanned {
-    if (ctx === "values" && (item.tok === "in" || item.tok === "notin")) return { tok: "identifier", lit: item.lit };
+    if (ctx === "values" && (item.tok === "in" || item.tok === "notin"))
+      return { tok: "identifier", lit: item.lit };
     return item;
   }
 
@@ -521,8 +526,11 @@ export function labelSelectorFromObject(sel: LabelSelectorObject | null | undefi
   const reqs: Requirement[] = [];
   for (const key of Object.keys(matchLabels).sort()) reqs.push(newRequirement(key, "=", [matchLabels[key]]));
   for (const expr of sel.matchExpressions ?? []) {
-    const op = Object.hasOwn(EXPRESSION_OPERATORS, expr.operator) ? EXPRESSION_OPERATORS[expr.operator] : undefined;
-    if (op === undefined) throw new SelectorError(`${goQuote(String(expr.operator))} is not a valid label selector operator`);
+    const op = Object.hasOwn(EXPRESSION_OPERATORS, expr.operator)
+      ? EXPRESSION_OPERATORS[expr.operator]
+      : undefined;
+    if (op === undefined)
+      throw new SelectorError(`${goQuote(String(expr.operator))} is not a valid label selector operator`);
     reqs.push(newRequirement(expr.key, op, expr.values ? [...expr.values] : null));
   }
   return { requirements: byKey(reqs), nothing: false };
@@ -534,7 +542,9 @@ export function labelSelectorFromObject(sel: LabelSelectorObject | null | undefi
  * must check isEmpty themselves, as upstream controllers do.
  */
 export function labelSelectorFromSet(set: Record<string, string> | null | undefined): LabelSelector {
-  const reqs = Object.keys(set ?? {}).map((key): Requirement => ({ key, operator: "=", values: [set![key]] }));
+  const reqs = Object.keys(set ?? {}).map(
+    (key): Requirement => ({ key, operator: "=", values: [set![key]] }),
+  );
   return { requirements: byKey(reqs), nothing: false };
 }
 

@@ -48,7 +48,8 @@ export function formatValue(value: unknown): string {
   if (value instanceof GoValue) return value.text;
   if (value === null || value === undefined) return "null";
   if (typeof value === "string") return goQuote(value);
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
+    return String(value);
   if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
     return `[]string{${value.map(goQuote).join(", ")}}`;
   }
@@ -62,7 +63,11 @@ export function required(field: string, detail = ""): FieldError {
 }
 
 export function invalid(field: string, value: unknown, detail: string): FieldError {
-  return { reason: "FieldValueInvalid", field, message: withDetail(`Invalid value: ${formatValue(value)}`, detail) };
+  return {
+    reason: "FieldValueInvalid",
+    field,
+    message: withDetail(`Invalid value: ${formatValue(value)}`, detail),
+  };
 }
 
 export function notSupported(field: string, value: unknown, supported: readonly string[]): FieldError {
@@ -75,7 +80,11 @@ export function notSupported(field: string, value: unknown, supported: readonly 
 }
 
 export function duplicate(field: string, value: unknown, detail = ""): FieldError {
-  return { reason: "FieldValueDuplicate", field, message: withDetail(`Duplicate value: ${formatValue(value)}`, detail) };
+  return {
+    reason: "FieldValueDuplicate",
+    field,
+    message: withDetail(`Duplicate value: ${formatValue(value)}`, detail),
+  };
 }
 
 export function forbidden(field: string, detail: string): FieldError {
@@ -109,7 +118,12 @@ export function formatFieldError(e: FieldError): string {
  * `Pod "web" is invalid: spec.containers[0].image: Required value`, bracketed when several distinct
  * errors remain after de-duplication. `group` qualifies the kind (`Lease.coordination.k8s.io`).
  */
-export function formatInvalidMessage(kind: string, name: string, errors: readonly FieldError[], group = ""): string {
+export function formatInvalidMessage(
+  kind: string,
+  name: string,
+  errors: readonly FieldError[],
+  group = "",
+): string {
   const qualified = group ? `${kind}.${group}` : kind;
   const head = `${qualified} ${goQuote(name)} is invalid`;
   const unique: string[] = [];
@@ -184,7 +198,8 @@ export function isDNS1123Label(value: string): string[] {
 export function isDNS1123Subdomain(value: string): string[] {
   const errs: string[] = [];
   if (byteLength(value) > 253) errs.push(maxLenError(253));
-  if (!dns1123SubdomainRe.test(value)) errs.push(regexError(DNS1123_SUBDOMAIN_MSG, DNS1123_SUBDOMAIN_FMT, "example.com"));
+  if (!dns1123SubdomainRe.test(value))
+    errs.push(regexError(DNS1123_SUBDOMAIN_MSG, DNS1123_SUBDOMAIN_FMT, "example.com"));
   return errs;
 }
 
@@ -201,7 +216,8 @@ export function isDNS1123SubdomainWithUnderscore(value: string): string[] {
 export function isDNS1035Label(value: string): string[] {
   const errs: string[] = [];
   if (byteLength(value) > 63) errs.push(maxLenError(63));
-  if (!dns1035LabelRe.test(value)) errs.push(regexError(DNS1035_LABEL_MSG, DNS1035_LABEL_FMT, "my-name", "abc-123"));
+  if (!dns1035LabelRe.test(value))
+    errs.push(regexError(DNS1035_LABEL_MSG, DNS1035_LABEL_FMT, "my-name", "abc-123"));
   return errs;
 }
 
@@ -215,7 +231,8 @@ function maskTrailingDash(name: string): string {
 
 export const nameIsDNSSubdomain: NameValidator = (name, prefix) =>
   isDNS1123Subdomain(prefix ? maskTrailingDash(name) : name);
-export const nameIsDNSLabel: NameValidator = (name, prefix) => isDNS1123Label(prefix ? maskTrailingDash(name) : name);
+export const nameIsDNSLabel: NameValidator = (name, prefix) =>
+  isDNS1123Label(prefix ? maskTrailingDash(name) : name);
 export const nameIsDNS1035Label: NameValidator = (name, prefix) =>
   isDNS1035Label(prefix ? maskTrailingDash(name) : name);
 
@@ -256,10 +273,12 @@ export function isValidPortNum(port: number): string[] {
 export function isValidPortName(port: string): string[] {
   const errs: string[] = [];
   if (byteLength(port) > 15) errs.push(maxLenError(15));
-  if (!/^[-a-z0-9]+$/.test(port)) errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
+  if (!/^[-a-z0-9]+$/.test(port))
+    errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
   if (!/[a-z]/.test(port)) errs.push("must contain at least one letter (a-z)");
   if (port.includes("--")) errs.push("must not contain consecutive hyphens");
-  if (port.length > 0 && (port.startsWith("-") || port.endsWith("-"))) errs.push("must not begin or end with a hyphen");
+  if (port.length > 0 && (port.startsWith("-") || port.endsWith("-")))
+    errs.push("must not begin or end with a hyphen");
   return errs;
 }
 
@@ -278,7 +297,9 @@ export function isEnvVarName(value: string): string[] {
   for (const ch of value) {
     const cp = ch.codePointAt(0)!;
     if (cp > 0x7e || cp < 0x20 || ch === "=") {
-      return ["a valid environment variable name must consist only of printable ASCII characters other than '='"];
+      return [
+        "a valid environment variable name must consist only of printable ASCII characters other than '='",
+      ];
     }
   }
   return [];
@@ -370,7 +391,8 @@ export function validateIP(value: string, field: string): FieldError[] {
  */
 export function validateCIDR(value: string, field: string): FieldError[] {
   const cidr = parseCIDR(value);
-  if (!cidr) return [invalid(field, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")];
+  if (!cidr)
+    return [invalid(field, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")];
   if (cidr.leadingZeros) return [invalid(field, value, "must not have leading 0s in IP or prefix length")];
   if (cidr.ip.mapped4) return [invalid(field, value, "must not have an IPv4-mapped IPv6 address")];
   if (cidr.hostBits) return [invalid(field, value, "must not have bits set beyond the prefix length")];
@@ -392,7 +414,10 @@ export function validateLabels(labels: Record<string, string> | undefined, field
   return errs;
 }
 
-export function validateAnnotations(annotations: Record<string, string> | undefined, field: string): FieldError[] {
+export function validateAnnotations(
+  annotations: Record<string, string> | undefined,
+  field: string,
+): FieldError[] {
   const errs: FieldError[] = [];
   let total = 0;
   for (const [k, v] of Object.entries(annotations ?? {})) {
@@ -424,7 +449,9 @@ export function validateOwnerReferences(refs: OwnerReference[] | undefined, fiel
     if (!r.name) errs.push(invalid(`${field}.name`, r.name ?? "", "must not be empty"));
     if (!r.uid) errs.push(invalid(`${field}.uid`, r.uid ?? "", "must not be empty"));
     if (group === "" && version === "v1" && r.kind === "Event") {
-      errs.push(invalid(field, ownerReferenceGoValue(r), "/v1, Kind=Event is disallowed from being an owner"));
+      errs.push(
+        invalid(field, ownerReferenceGoValue(r), "/v1, Kind=Event is disallowed from being an owner"),
+      );
     }
     if (r.controller) {
       const current = `${r.kind}/${r.name}`;
@@ -432,7 +459,9 @@ export function validateOwnerReferences(refs: OwnerReference[] | undefined, fiel
         errs.push(
           invalid(
             field,
-            new GoValue(`[]v1.OwnerReference{${(refs ?? []).map((x) => ownerReferenceGoValue(x).text).join(", ")}}`),
+            new GoValue(
+              `[]v1.OwnerReference{${(refs ?? []).map((x) => ownerReferenceGoValue(x).text).join(", ")}}`,
+            ),
             `Only one reference can have Controller set to true. Found "true" in references for ${firstController} and ${current}`,
           ),
         );
@@ -450,7 +479,11 @@ const STANDARD_FINALIZERS = ["kubernetes", "orphan", "foregroundDeletion"];
  * ValidateFinalizers (qualified names, orphan vs foreground). With `kube`, also the core API's
  * extra rule that an unqualified finalizer must be a standard one.
  */
-export function validateFinalizers(finalizers: string[] | undefined, field: string, kube = false): FieldError[] {
+export function validateFinalizers(
+  finalizers: string[] | undefined,
+  field: string,
+  kube = false,
+): FieldError[] {
   const errs: FieldError[] = [];
   const list = finalizers ?? [];
   for (const f of list) for (const m of validateLabelKey(f)) errs.push(invalid(field, f, m));
@@ -460,7 +493,9 @@ export function validateFinalizers(finalizers: string[] | undefined, field: stri
   if (kube) {
     list.forEach((f, i) => {
       if (!f.includes("/") && !STANDARD_FINALIZERS.includes(f)) {
-        errs.push(invalid(`${field}[${i}]`, f, "name is neither a standard finalizer name nor is it fully qualified"));
+        errs.push(
+          invalid(`${field}[${i}]`, f, "name is neither a standard finalizer name nor is it fully qualified"),
+        );
       }
     });
   }
@@ -495,8 +530,12 @@ export function validateObjectMeta(meta: ObjectMeta | undefined, opts: ObjectMet
     for (const msg of opts.nameValidator(m.name, false)) errs.push(invalid(`${path}.name`, m.name, msg));
   }
   if (opts.namespaced) {
-    if (!m.namespace) errs.push(required(`${path}.namespace`));
-    else for (const msg of nameIsDNSLabel(m.namespace, false)) errs.push(invalid(`${path}.namespace`, m.namespace, msg));
+    if (!m.namespace) {
+      errs.push(required(`${path}.namespace`));
+    } else {
+      for (const msg of nameIsDNSLabel(m.namespace, false))
+        errs.push(invalid(`${path}.namespace`, m.namespace, msg));
+    }
   } else if (m.namespace) {
     errs.push(forbidden(`${path}.namespace`, "not allowed on this type"));
   }

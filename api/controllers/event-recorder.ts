@@ -19,7 +19,12 @@ export class EventRecorder {
   private readonly seen = new Map<string, { namespace: string; name: string }>();
   private pending: Promise<unknown> = Promise.resolve();
 
-  constructor(resources: Resources, registry: Registry, component: string, now: () => Date = () => new Date()) {
+  constructor(
+    resources: Resources,
+    registry: Registry,
+    component: string,
+    now: () => Date = () => new Date(),
+  ) {
     this.resources = resources;
     this.events = registry.find("", "v1", "events")!;
     this.component = component;

@@ -40,7 +40,11 @@ export class Informer<T extends KubeObject = KubeObject> {
       this.stopWatch = this.resources.watch(
         this.spec,
         this.opts.namespace,
-        { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, sendInitialEvents: true },
+        {
+          labelSelector: this.opts.labelSelector,
+          fieldSelector: this.opts.fieldSelector,
+          sendInitialEvents: true,
+        },
         (ev) => {
           if (ev.type === "BOOKMARK") {
             if (ev.object.metadata.annotations?.["k8s.io/initial-events-end"]) resolve();

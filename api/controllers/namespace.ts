@@ -54,7 +54,10 @@ export class NamespaceController {
     const nsSpec = this.registry.find("", "v1", "namespaces")!;
     await this.resources.mutate(nsSpec, undefined, name, (current) => ({
       ...current,
-      spec: { ...current.spec, finalizers: (current.spec?.finalizers ?? []).filter((f: string) => f !== "kubernetes") },
+      spec: {
+        ...current.spec,
+        finalizers: (current.spec?.finalizers ?? []).filter((f: string) => f !== "kubernetes"),
+      },
     }));
   }
 }

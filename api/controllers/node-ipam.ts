@@ -65,7 +65,12 @@ export class NodeIpamController {
     for (const name of exhausted) {
       const node = this.nodes.get(undefined, name);
       if (!node || node.status?.conditions?.some((c) => c.reason === NO_CIDR_REASON)) continue;
-      this.recorder.record(node, "Normal", "CIDRNotAvailable", `Node ${name} status is now: CIDRNotAvailable`);
+      this.recorder.record(
+        node,
+        "Normal",
+        "CIDRNotAvailable",
+        `Node ${name} status is now: CIDRNotAvailable`,
+      );
       await this.write(name, (n) => {
         const now = rfc3339(new Date());
         const others = (n.status?.conditions ?? []).filter((c: Condition) => c.type !== "NetworkUnavailable");

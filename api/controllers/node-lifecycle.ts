@@ -3,6 +3,7 @@
 // its NoExecute taints (after their tolerationSeconds) are marked for eviction so controllers can
 // replace them. Decisions come from emulator/node-lifecycle.ts; this file only reads and writes.
 
+import { rfc3339 } from "../../emulator/duration.ts";
 import type { KindSpec } from "../../emulator/kind.ts";
 import {
   type NodeLifecycleOptions,
@@ -11,7 +12,6 @@ import {
   TAINT_EVICTION_CONDITION,
   taintEvictionEvent,
 } from "../../emulator/node-lifecycle.ts";
-import { rfc3339 } from "../../emulator/duration.ts";
 import type { Lease, NodeObject, Pod } from "../../emulator/types.ts";
 import { ApiError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
@@ -37,7 +37,12 @@ export class NodeLifecycleController {
   private readonly opts: NodeLifecycleOptions;
   private resync?: NodeJS.Timeout;
 
-  constructor(resources: Resources, registry: Registry, recorder: EventRecorder, opts: NodeLifecycleOptions = {}) {
+  constructor(
+    resources: Resources,
+    registry: Registry,
+    recorder: EventRecorder,
+    opts: NodeLifecycleOptions = {},
+  ) {
     this.resources = resources;
     this.recorder = recorder;
     this.opts = opts;
@@ -116,14 +121,18 @@ export class NodeLifecycleController {
       const { namespace, name } = pod.metadata;
       try {
         await this.resources.mutate(this.podSpec, namespace, name!, (p) => {
-          const others = (p.status?.conditions ?? []).filter((c: { type: string }) => c.type !== "DisruptionTarget");
+          const others = (p.status?.conditions ?? []).filter(
+            (c: { type: string }) => c.type !== "DisruptionTarget",
+          );
           p.status = {
             ...p.status,
             conditions: [...others, { ...TAINT_EVICTION_CONDITION, lastTransitionTime: rfc3339(now) }],
           };
           return p;
         });
-        await this.resources.delete(this.podSpec, namespace, name!, { preconditions: { uid: pod.metadata.uid } });
+        await this.resources.delete(this.podSpec, namespace, name!, {
+          preconditions: { uid: pod.metadata.uid },
+        });
         const ev = taintEvictionEvent(pod);
         this.recorder.record(pod, "Normal", ev.reason, ev.message);
       } catch (e) {

@@ -31,7 +31,8 @@ export class PodGcController {
     });
     this.nodes.on((type, node) => {
       if (type !== "DELETED") return;
-      for (const pod of this.pods.list()) if (pod.spec.nodeName === node.metadata.name) this.queue.add(objectKey(pod));
+      for (const pod of this.pods.list())
+        if (pod.spec.nodeName === node.metadata.name) this.queue.add(objectKey(pod));
     });
   }
 

@@ -36,7 +36,8 @@ export async function readObject(req: Request): Promise<unknown> {
   const type = mediaType(req);
   const text = await readBody(req);
   if (type === "application/json" || type === "" || type === "*/*") return parseJson(text);
-  if (type === "application/yaml" || type === "application/x-yaml" || type === "text/yaml") return parseYamlText(text);
+  if (type === "application/yaml" || type === "application/x-yaml" || type === "text/yaml")
+    return parseYamlText(text);
   throw errors.unsupportedMediaType(type);
 }
 

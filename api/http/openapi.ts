@@ -32,7 +32,11 @@ function operation(spec: KindSpec, action: string, params: string[]) {
   };
 }
 
-export function openApiGroupVersion(registry: Registry, group: string, version: string): Record<string, unknown> {
+export function openApiGroupVersion(
+  registry: Registry,
+  group: string,
+  version: string,
+): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
   for (const spec of registry.inGroupVersion(group, version)) {
     const writable = !spec.verbs || spec.verbs.includes("patch");

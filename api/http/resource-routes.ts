@@ -36,7 +36,12 @@ export function jsonResponse(body: unknown, status = 200): Response {
 }
 
 /** Splits a path after /api/v1 or /apis/<g>/<v> into a target; undefined = not a resource path. */
-export function resolveTarget(registry: Registry, group: string, version: string, rest: string[]): Target | undefined {
+export function resolveTarget(
+  registry: Registry,
+  group: string,
+  version: string,
+  rest: string[],
+): Target | undefined {
   const find = (resource: string) => registry.find(group, version, resource);
   if (rest[0] === "namespaces" && rest.length >= 3) {
     const nsSpec = find("namespaces");
@@ -45,7 +50,7 @@ export function resolveTarget(registry: Registry, group: string, version: string
       return { spec: nsSpec, name: rest[1], subresource: rest[2] };
     }
     const spec = find(rest[2]);
-    if (!spec || !spec.namespaced || rest.length > 5) return undefined;
+    if (!spec?.namespaced || rest.length > 5) return undefined;
     return { spec, namespace: rest[1], name: rest[3], subresource: rest[4] };
   }
   const spec = find(rest[0]);
@@ -94,7 +99,9 @@ function strictFieldCheck(c: Context, body: unknown): void {
   if (meta && typeof meta === "object") {
     const unknown = Object.keys(meta).filter((k) => !KNOWN_META.has(k));
     if (unknown.length) {
-      throw errors.badRequest(`strict decoding error: ${unknown.map((k) => `unknown field "metadata.${k}"`).join(", ")}`);
+      throw errors.badRequest(
+        `strict decoding error: ${unknown.map((k) => `unknown field "metadata.${k}"`).join(", ")}`,
+      );
     }
   }
 }
@@ -102,7 +109,10 @@ function strictFieldCheck(c: Context, body: unknown): void {
 function send(c: Context, spec: KindSpec, obj: KubeObject, status = 200): Response {
   if (wantsTable(c.req.header("accept"))) {
     const include = includeObjectParam(query(c, "includeObject"));
-    return jsonResponse(toTable(spec, [obj], { resourceVersion: obj.metadata.resourceVersion, include }), status);
+    return jsonResponse(
+      toTable(spec, [obj], { resourceVersion: obj.metadata.resourceVersion, include }),
+      status,
+    );
   }
   return jsonResponse(obj, status);
 }
@@ -146,7 +156,10 @@ function handleWatch(c: Context, t: Target, resources: Resources): Response {
   const include = includeObjectParam(query(c, "includeObject"));
   const encode = (ev: WatchEvent): string => {
     if (table && ev.type !== "BOOKMARK") {
-      const obj = toTable(t.spec, [ev.object], { resourceVersion: ev.object.metadata.resourceVersion, include });
+      const obj = toTable(t.spec, [ev.object], {
+        resourceVersion: ev.object.metadata.resourceVersion,
+        include,
+      });
       return `{"type":"${ev.type}","object":${JSON.stringify(obj)}}\n`;
     }
     return `{"type":"${ev.type}","object":${ev.json ?? JSON.stringify(ev.object)}}\n`;
@@ -177,7 +190,10 @@ async function readDeleteOptions(c: Context): Promise<DeleteOptions> {
   const text = await readBody(c.req.raw);
   const body = text.trim() ? (parseJson(text) as Record<string, any>) : {};
   const grace = query(c, "gracePeriodSeconds") ?? body.gracePeriodSeconds;
-  const opts: DeleteOptions = { preconditions: body.preconditions, dryRun: dryRun(c) || !!body.dryRun?.length };
+  const opts: DeleteOptions = {
+    preconditions: body.preconditions,
+    dryRun: dryRun(c) || !!body.dryRun?.length,
+  };
   if (grace !== undefined && grace !== null) {
     const n = Number(grace);
     if (!Number.isInteger(n)) throw errors.badRequest(`invalid gracePeriodSeconds: ${grace}`);
@@ -216,7 +232,10 @@ export async function handleResource(
         return send(
           c,
           spec,
-          await resources.patch(spec, t.namespace, name, type, patch, { subresource: "status", dryRun: dryRun(c) }),
+          await resources.patch(spec, t.namespace, name, type, patch, {
+            subresource: "status",
+            dryRun: dryRun(c),
+          }),
         );
       }
       throw errors.methodNotAllowed(method);
@@ -226,7 +245,8 @@ export async function handleResource(
     return handler.handle(c, { ...t, name }, resources);
   }
   if (t.name === undefined) {
-    if (method === "GET") return boolParam(c, "watch") ? handleWatch(c, t, resources) : handleList(c, t, resources);
+    if (method === "GET")
+      return boolParam(c, "watch") ? handleWatch(c, t, resources) : handleList(c, t, resources);
     if (method === "POST") {
       const body = await readObject(c.req.raw);
       strictFieldCheck(c, body);
@@ -257,7 +277,11 @@ export async function handleResource(
     case "PATCH": {
       const { type, patch } = await readPatch(c.req.raw);
       strictFieldCheck(c, patch);
-      return send(c, spec, await resources.patch(spec, t.namespace, name, type, patch, { dryRun: dryRun(c) }));
+      return send(
+        c,
+        spec,
+        await resources.patch(spec, t.namespace, name, type, patch, { dryRun: dryRun(c) }),
+      );
     }
     case "DELETE": {
       const opts = await readDeleteOptions(c);
@@ -293,7 +317,8 @@ export async function routeApi(
     }
   }
   if (rest.length === 0) {
-    if (c.req.method !== "GET" || registry.inGroupVersion(group, version).length === 0) throw errors.pathNotFound();
+    if (c.req.method !== "GET" || registry.inGroupVersion(group, version).length === 0)
+      throw errors.pathNotFound();
     return jsonResponse(apiResourceList(registry, group, version));
   }
   const target = resolveTarget(registry, group, version, rest);

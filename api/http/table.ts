@@ -19,7 +19,7 @@ export function includeObjectParam(value: string | undefined): IncludeObject {
   return value === "None" || value === "Object" ? value : "Metadata";
 }
 
-function rowObject(spec: KindSpec, obj: KubeObject, include: IncludeObject): unknown {
+function rowObject(obj: KubeObject, include: IncludeObject): unknown {
   if (include === "None") return undefined;
   if (include === "Object") return obj;
   return {
@@ -54,7 +54,7 @@ export function toTable(
       ...(opts.remainingItemCount !== undefined ? { remainingItemCount: opts.remainingItemCount } : {}),
     },
     columnDefinitions: columnDefinitions(spec),
-    rows: objects.map((o) => ({ cells: spec.table.cells(o, now), object: rowObject(spec, o, opts.include) })),
+    rows: objects.map((o) => ({ cells: spec.table.cells(o, now), object: rowObject(o, opts.include) })),
   };
 }
 

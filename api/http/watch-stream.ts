@@ -55,7 +55,10 @@ export function streamWatch(req: Request, opts: WatchStreamOptions): Response {
         if (opts.bookmark) {
           const bookmark = opts.bookmark;
           timers.push(
-            setInterval(() => write(opts.encode({ type: "BOOKMARK", object: bookmark() })), BOOKMARK_INTERVAL_MS),
+            setInterval(
+              () => write(opts.encode({ type: "BOOKMARK", object: bookmark() })),
+              BOOKMARK_INTERVAL_MS,
+            ),
           );
         }
         if (opts.timeoutMs && opts.timeoutMs > 0) timers.push(setTimeout(close, opts.timeoutMs));
@@ -68,6 +71,10 @@ export function streamWatch(req: Request, opts: WatchStreamOptions): Response {
   );
   return new Response(body, {
     status: 200,
-    headers: { "content-type": "application/json", "transfer-encoding": "chunked", "cache-control": "no-cache" },
+    headers: {
+      "content-type": "application/json",
+      "transfer-encoding": "chunked",
+      "cache-control": "no-cache",
+    },
   });
 }

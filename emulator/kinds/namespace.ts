@@ -22,11 +22,17 @@ export function defaultNamespace(ns: KubeObject): void {
 
 /** ValidateNamespace: a DNS-1123 label name and well-formed spec.finalizers. */
 export function validateNamespace(ns: KubeObject): FieldError[] {
-  const errs = validateObjectMeta(ns.metadata, { namespaced: false, nameValidator: nameIsDNSLabel, kubeFinalizers: true });
+  const errs = validateObjectMeta(ns.metadata, {
+    namespaced: false,
+    nameValidator: nameIsDNSLabel,
+    kubeFinalizers: true,
+  });
   for (const f of (ns.spec?.finalizers as string[] | undefined) ?? []) {
     for (const m of validateLabelKey(f)) errs.push(invalid("spec.finalizers", f, m));
     if (!f.includes("/") && !STANDARD_FINALIZERS.includes(f)) {
-      errs.push(invalid("spec.finalizers", f, "name is neither a standard finalizer name nor is it fully qualified"));
+      errs.push(
+        invalid("spec.finalizers", f, "name is neither a standard finalizer name nor is it fully qualified"),
+      );
     }
   }
   return errs;
@@ -56,7 +62,11 @@ export const namespaceKind: KindSpec = {
   },
   table: {
     columns: namespaceColumns,
-    cells: (ns, now) => [ns.metadata.name, ns.status?.phase ?? "", ageSince(ns.metadata.creationTimestamp, now)],
+    cells: (ns, now) => [
+      ns.metadata.name,
+      ns.status?.phase ?? "",
+      ageSince(ns.metadata.creationTimestamp, now),
+    ],
   },
   mergeKeys: { ...metadataMergeKeys, "status.conditions": "type" },
   statusSubresource: true,

@@ -47,7 +47,8 @@ export function validateNodeTaints(taints: Taint[] | undefined, path: string): F
     const valueErrs = validateLabelValue(t.value ?? "");
     if (valueErrs.length) errs.push(invalid(`${p}.value`, t.value ?? "", valueErrs.join(";")));
     if (!t.effect) errs.push(required(`${p}.effect`));
-    else if (!TAINT_EFFECTS.includes(t.effect)) errs.push(notSupported(`${p}.effect`, t.effect, TAINT_EFFECTS));
+    else if (!TAINT_EFFECTS.includes(t.effect))
+      errs.push(notSupported(`${p}.effect`, t.effect, TAINT_EFFECTS));
     const key = `${t.effect ?? ""}\u0000${t.key ?? ""}`;
     if (seen.has(key)) {
       errs.push(duplicate(p, taintGoValue(t), "taints must be unique by key and effect pair"));
@@ -106,7 +107,11 @@ export function validateNodeUpdate(node: NodeObject, old: NodeObject): FieldErro
   const cidrMessage = 'node updates may not change podCIDR except from "" to valid';
   if (oldCIDRs.length > 0) {
     if (oldCIDRs.length !== newCIDRs.length) errs.push(forbidden("spec.podCIDRs", cidrMessage));
-    else oldCIDRs.forEach((c, i) => c !== newCIDRs[i] && errs.push(forbidden("spec.podCIDRs", cidrMessage)));
+    else {
+      for (let i = 0; i < oldCIDRs.length; i++) {
+        if (oldCIDRs[i] !== newCIDRs[i]) errs.push(forbidden("spec.podCIDRs", cidrMessage));
+      }
+    }
   }
   const oldProvider = old.spec?.providerID as string | undefined;
   if (oldProvider && oldProvider !== node.spec?.providerID) {
@@ -201,7 +206,8 @@ export const nodeColumns: TableColumn[] = [
     type: "string",
     format: "",
     priority: 1,
-    description: "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+    description:
+      "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
   },
 ];
 

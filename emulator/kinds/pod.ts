@@ -39,8 +39,18 @@ export const NAME_DESCRIPTION =
 export const AGE_DESCRIPTION =
   "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 
-export const nameColumn: TableColumn = { name: "Name", type: "string", format: "name", description: NAME_DESCRIPTION };
-export const ageColumn: TableColumn = { name: "Age", type: "string", format: "", description: AGE_DESCRIPTION };
+export const nameColumn: TableColumn = {
+  name: "Name",
+  type: "string",
+  format: "name",
+  description: NAME_DESCRIPTION,
+};
+export const ageColumn: TableColumn = {
+  name: "Age",
+  type: "string",
+  format: "",
+  description: AGE_DESCRIPTION,
+};
 
 /** ObjectMeta's strategic-merge lists: finalizers merge as a set, ownerReferences by uid. */
 export const metadataMergeKeys: Record<string, string> = {
@@ -115,7 +125,12 @@ export function defaultContainer(c: Container, hostNetwork = false): void {
   // requests default to limits (SetDefaults_Pod does this for pods only, not templates).
 }
 
-const VOLUME_SOURCE_MODE: Record<string, true> = { secret: true, configMap: true, downwardAPI: true, projected: true };
+const VOLUME_SOURCE_MODE: Record<string, true> = {
+  secret: true,
+  configMap: true,
+  downwardAPI: true,
+  projected: true,
+};
 
 /** SetDefaults_PodSpec and everything nested in it; shared with pod templates. */
 export function defaultPodSpec(spec: PodSpec): void {
@@ -144,7 +159,8 @@ export function addDefaultTolerations(spec: PodSpec, seconds = DEFAULT_TOLERATIO
     tolerations.some((t) => (t.key === key || !t.key) && (t.effect === "NoExecute" || !t.effect));
   const added: Toleration[] = [];
   for (const key of ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]) {
-    if (!tolerates(key)) added.push({ key, operator: "Exists", effect: "NoExecute", tolerationSeconds: seconds });
+    if (!tolerates(key))
+      added.push({ key, operator: "Exists", effect: "NoExecute", tolerationSeconds: seconds });
   }
   if (added.length) spec.tolerations = [...tolerations, ...added];
 }
@@ -153,14 +169,26 @@ export function addDefaultTolerations(spec: PodSpec, seconds = DEFAULT_TOLERATIO
 export function parseQuantity(q: unknown): number {
   if (typeof q === "number") return q;
   if (typeof q !== "string") return Number.NaN;
-  const m = /^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$/.exec(
-    q.trim(),
-  );
+  const m =
+    /^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$/.exec(
+      q.trim(),
+    );
   if (!m) return Number.NaN;
   const base = Number(m[1]);
   const suffix = m[2] ?? "";
   const binary: Record<string, number> = { Ki: 1, Mi: 2, Gi: 3, Ti: 4, Pi: 5, Ei: 6 };
-  const decimal: Record<string, number> = { n: -9, u: -6, m: -3, "": 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+  const decimal: Record<string, number> = {
+    n: -9,
+    u: -6,
+    m: -3,
+    "": 0,
+    k: 3,
+    M: 6,
+    G: 9,
+    T: 12,
+    P: 15,
+    E: 18,
+  };
   if (suffix in binary) return base * 1024 ** binary[suffix];
   if (suffix in decimal) return base * 10 ** decimal[suffix];
   return base * 10 ** Number(suffix.slice(1));
@@ -172,7 +200,10 @@ export function podQOSClass(pod: Pod): "Guaranteed" | "Burstable" | "BestEffort"
   const limits = new Map<string, number>();
   let guaranteed = true;
   for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
-    const res = (c.resources ?? {}) as { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
+    const res = (c.resources ?? {}) as {
+      requests?: Record<string, unknown>;
+      limits?: Record<string, unknown>;
+    };
     for (const [name, q] of Object.entries(res.requests ?? {})) {
       if (name !== "cpu" && name !== "memory") continue;
       const v = parseQuantity(q);
@@ -210,13 +241,16 @@ export function defaultPod(pod: Pod, tolerationSeconds = DEFAULT_TOLERATION_SECO
   const spec = pod.spec;
   // SetDefaults_Pod: requests default to limits.
   for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
-    const res = c.resources as { requests?: Record<string, unknown>; limits?: Record<string, unknown> } | undefined;
+    const res = c.resources as
+      | { requests?: Record<string, unknown>; limits?: Record<string, unknown> }
+      | undefined;
     if (res?.limits) {
       res.requests ??= {};
       for (const [k, v] of Object.entries(res.limits)) if (!(k in res.requests)) res.requests[k] = v;
     }
   }
-  if (spec.enableServiceLinks === undefined || spec.enableServiceLinks === null) spec.enableServiceLinks = true;
+  if (spec.enableServiceLinks === undefined || spec.enableServiceLinks === null)
+    spec.enableServiceLinks = true;
   defaultPodSpec(spec);
   if (typeof spec.terminationGracePeriodSeconds === "number" && spec.terminationGracePeriodSeconds < 0) {
     spec.terminationGracePeriodSeconds = 1; // negative grace periods are treated as 1s
@@ -265,7 +299,8 @@ function validateContainerPorts(ports: Container["ports"], path: string): FieldE
     else errs.push(...validatePortNumber(port.containerPort, `${p}.containerPort`));
     if (port.hostPort) errs.push(...validatePortNumber(port.hostPort, `${p}.hostPort`));
     if (!port.protocol) errs.push(required(`${p}.protocol`));
-    else if (!PROTOCOLS.includes(port.protocol)) errs.push(notSupported(`${p}.protocol`, port.protocol, PROTOCOLS));
+    else if (!PROTOCOLS.includes(port.protocol))
+      errs.push(notSupported(`${p}.protocol`, port.protocol, PROTOCOLS));
   });
   return errs;
 }
@@ -310,12 +345,17 @@ function validateContainerCommon(c: Container, volumes: Set<string>, path: strin
   errs.push(...validateVolumeMounts(c, volumes, `${path}.volumeMounts`));
   const pull = c.imagePullPolicy as string | undefined;
   if (!pull) errs.push(required(`${path}.imagePullPolicy`));
-  else if (!PULL_POLICIES.includes(pull)) errs.push(notSupported(`${path}.imagePullPolicy`, pull, PULL_POLICIES));
+  else if (!PULL_POLICIES.includes(pull))
+    errs.push(notSupported(`${path}.imagePullPolicy`, pull, PULL_POLICIES));
   return errs;
 }
 
 /** AccumulateUniqueHostPorts: one hostIP/protocol/hostPort per pod. */
-function checkHostPortConflicts(containers: Container[], path: string, seen = new Set<string>()): FieldError[] {
+function checkHostPortConflicts(
+  containers: Container[],
+  path: string,
+  seen = new Set<string>(),
+): FieldError[] {
   const errs: FieldError[] = [];
   containers.forEach((c, ci) => {
     (c.ports ?? []).forEach((p, pi) => {
@@ -350,13 +390,16 @@ export function validateTolerations(tolerations: Toleration[] | undefined, path:
       );
     }
     if (t.tolerationSeconds !== undefined && t.tolerationSeconds !== null && t.effect !== "NoExecute") {
-      errs.push(invalid(`${p}.effect`, t.effect ?? "", "effect must be 'NoExecute' when `tolerationSeconds` is set"));
+      errs.push(
+        invalid(`${p}.effect`, t.effect ?? "", "effect must be 'NoExecute' when `tolerationSeconds` is set"),
+      );
     }
     if (operator === "Equal" || operator === "") {
       const msgs = validateLabelValue(t.value ?? "");
       if (msgs.length) errs.push(invalid(`${p}.operator`, t.value ?? "", msgs.join(";")));
     } else if (operator === "Exists") {
-      if (t.value) errs.push(invalid(`${p}.operator`, t.value, "value must be empty when `operator` is 'Exists'"));
+      if (t.value)
+        errs.push(invalid(`${p}.operator`, t.value, "value must be empty when `operator` is 'Exists'"));
     } else {
       errs.push(notSupported(`${p}.operator`, operator, ["Equal", "Exists"]));
     }
@@ -366,11 +409,17 @@ export function validateTolerations(tolerations: Toleration[] | undefined, path:
 }
 
 function validatePodDNSConfig(spec: PodSpec, path: string): FieldError[] {
-  const dnsConfig = spec.dnsConfig as { nameservers?: string[]; searches?: string[]; options?: { name?: string }[] };
+  const dnsConfig = spec.dnsConfig as {
+    nameservers?: string[];
+    searches?: string[];
+    options?: { name?: string }[];
+  };
   if (spec.dnsPolicy === "None") {
     if (!dnsConfig) return [required(path, "must provide `dnsConfig` when `dnsPolicy` is None")];
     if (!dnsConfig.nameservers?.length) {
-      return [required(`${path}.nameservers`, "must provide at least one DNS nameserver when `dnsPolicy` is None")];
+      return [
+        required(`${path}.nameservers`, "must provide at least one DNS nameserver when `dnsPolicy` is None"),
+      ];
     }
   }
   if (!dnsConfig) return [];
@@ -388,13 +437,18 @@ function validatePodDNSConfig(spec: PodSpec, path: string): FieldError[] {
   }
   if (searches.join(" ").length > 2048) {
     errs.push(
-      invalid(`${path}.searches`, searches, "must not have more than 2048 characters (including spaces) in the search list"),
+      invalid(
+        `${path}.searches`,
+        searches,
+        "must not have more than 2048 characters (including spaces) in the search list",
+      ),
     );
   }
   searches.forEach((search, i) => {
     if (search === ".") return; // RelaxedDNSSearchValidation: "." and underscores are accepted
     const trimmed = search.endsWith(".") ? search.slice(0, -1) : search;
-    for (const m of isDNS1123SubdomainWithUnderscore(trimmed)) errs.push(invalid(`${path}.searches[${i}]`, trimmed, m));
+    for (const m of isDNS1123SubdomainWithUnderscore(trimmed))
+      errs.push(invalid(`${path}.searches[${i}]`, trimmed, m));
   });
   (dnsConfig.options ?? []).forEach((o, i) => {
     if (!o?.name) errs.push(required(`${path}.options[${i}]`, "must not be empty"));
@@ -408,14 +462,20 @@ export interface PodSpecValidationOptions {
 }
 
 /** ValidatePodSpec: the checks shared by pods and pod templates. */
-export function validatePodSpec(spec: PodSpec | undefined, path = "spec", opts: PodSpecValidationOptions = {}): FieldError[] {
+export function validatePodSpec(
+  spec: PodSpec | undefined,
+  path = "spec",
+  opts: PodSpecValidationOptions = {},
+): FieldError[] {
   const s: PodSpec = spec ?? ({ containers: [] } as PodSpec);
   const errs: FieldError[] = [];
 
   if (s.terminationGracePeriodSeconds === undefined || s.terminationGracePeriodSeconds === null) {
     errs.push(required(`${path}.terminationGracePeriodSeconds`));
   } else if (s.terminationGracePeriodSeconds < 0) {
-    errs.push(invalid(`${path}.terminationGracePeriodSeconds`, s.terminationGracePeriodSeconds, isNegativeErrorMsg));
+    errs.push(
+      invalid(`${path}.terminationGracePeriodSeconds`, s.terminationGracePeriodSeconds, isNegativeErrorMsg),
+    );
   }
 
   // Volumes: names are DNS labels, unique.
@@ -463,7 +523,9 @@ export function validatePodSpec(spec: PodSpec | undefined, path = "spec", opts: 
     if (restartPolicy !== "Always") {
       for (const f of ["lifecycle", "livenessProbe", "readinessProbe", "startupProbe"]) {
         if (c[f] !== undefined && c[f] !== null) {
-          errs.push(forbidden(`${p}.${f}`, "may not be set for init containers without restartPolicy=Always"));
+          errs.push(
+            forbidden(`${p}.${f}`, "may not be set for init containers without restartPolicy=Always"),
+          );
         }
       }
     }
@@ -500,7 +562,8 @@ export function validatePodSpec(spec: PodSpec | undefined, path = "spec", opts: 
   }
   const dnsPolicy = (s.dnsPolicy ?? "") as string;
   if (!dnsPolicy) errs.push(required(`${path}.dnsPolicy`));
-  else if (!DNS_POLICIES.includes(dnsPolicy)) errs.push(notSupported(`${path}.dnsPolicy`, dnsPolicy, DNS_POLICIES));
+  else if (!DNS_POLICIES.includes(dnsPolicy))
+    errs.push(notSupported(`${path}.dnsPolicy`, dnsPolicy, DNS_POLICIES));
   errs.push(...validateLabels(s.nodeSelector, `${path}.nodeSelector`));
   errs.push(...validatePodDNSConfig(s, `${path}.dnsConfig`));
   ((s.readinessGates as { conditionType?: string }[] | undefined) ?? []).forEach((g, i) => {
@@ -519,7 +582,8 @@ export function validatePodSpec(spec: PodSpec | undefined, path = "spec", opts: 
     }
   }
   if (s.nodeName) {
-    for (const m of nameIsDNSSubdomain(s.nodeName, false)) errs.push(invalid(`${path}.nodeName`, s.nodeName, m));
+    for (const m of nameIsDNSSubdomain(s.nodeName, false))
+      errs.push(invalid(`${path}.nodeName`, s.nodeName, m));
   }
   const ads = s.activeDeadlineSeconds as number | undefined | null;
   if (ads !== undefined && ads !== null && (ads < 1 || ads > MAX_INT32)) {
@@ -553,7 +617,9 @@ export function validatePod(pod: Pod): FieldError[] {
   for (const list of ["containers", "initContainers"] as const) {
     (pod.spec?.[list] ?? []).forEach((c, i) => {
       if (typeof c.image === "string" && c.image.trim() !== c.image) {
-        errs.push(invalid(`spec.${list}[${i}].image`, c.image, "must not have leading or trailing whitespace"));
+        errs.push(
+          invalid(`spec.${list}[${i}].image`, c.image, "must not have leading or trailing whitespace"),
+        );
       }
     });
   }
@@ -564,8 +630,13 @@ export function validatePod(pod: Pod): FieldError[] {
 export const POD_UPDATABLE_FIELDS_MESSAGE =
   "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
-function validateContainerUpdates(next: Container[], old: Container[], path: string): [FieldError[], boolean] {
-  if (next.length !== old.length) return [[forbidden(path, "pod updates may not add or remove containers")], true];
+function validateContainerUpdates(
+  next: Container[],
+  old: Container[],
+  path: string,
+): [FieldError[], boolean] {
+  if (next.length !== old.length)
+    return [[forbidden(path, "pod updates may not add or remove containers")], true];
   const errs: FieldError[] = [];
   next.forEach((c, i) => {
     if (!c.image) errs.push(required(`${path}[${i}].image`));
@@ -579,7 +650,8 @@ function validateContainerUpdates(next: Container[], old: Container[], path: str
 function validateOnlyAddedTolerations(next: Toleration[], old: Toleration[], path: string): FieldError[] {
   for (const o of old) {
     const found = next.some((n) => semanticEqual({ ...o, tolerationSeconds: n.tolerationSeconds }, n));
-    if (!found) return [forbidden(path, "existing toleration can not be modified except its tolerationSeconds")];
+    if (!found)
+      return [forbidden(path, "existing toleration can not be modified except its tolerationSeconds")];
   }
   return validateTolerations(next, path);
 }
@@ -636,15 +708,23 @@ export function validatePodUpdate(pod: Pod, old: Pod): FieldError[] {
       return errs;
     }
     if (oldADS !== undefined && oldADS !== null && oldADS < newADS) {
-      errs.push(invalid("spec.activeDeadlineSeconds", newADS, "must be less than or equal to previous value"));
+      errs.push(
+        invalid("spec.activeDeadlineSeconds", newADS, "must be less than or equal to previous value"),
+      );
       return errs;
     }
   } else if (oldADS !== undefined && oldADS !== null) {
-    errs.push(invalid("spec.activeDeadlineSeconds", null, "must not update from a positive integer to nil value"));
+    errs.push(
+      invalid("spec.activeDeadlineSeconds", null, "must not update from a positive integer to nil value"),
+    );
   }
-  errs.push(...validateOnlyAddedTolerations(next.tolerations ?? [], prev.tolerations ?? [], "spec.tolerations"));
+  errs.push(
+    ...validateOnlyAddedTolerations(next.tolerations ?? [], prev.tolerations ?? [], "spec.tolerations"),
+  );
   const newGates = (next.schedulingGates as { name: string }[] | undefined) ?? [];
-  const oldGates = new Set(((prev.schedulingGates as { name: string }[] | undefined) ?? []).map((g) => g.name));
+  const oldGates = new Set(
+    ((prev.schedulingGates as { name: string }[] | undefined) ?? []).map((g) => g.name),
+  );
   newGates.forEach((g, i) => {
     if (!oldGates.has(g.name)) {
       errs.push(
@@ -734,7 +814,8 @@ export function podPrintInfo(pod: Pod, now: Date): { ready: string; status: stri
     if (cs.lastState?.terminated) lastRestart = Math.max(lastRestart, finishedAt(cs));
     if (restartable(cs.name)) {
       restartableInitRestarts += cs.restartCount ?? 0;
-      if (cs.lastState?.terminated) lastRestartableInitRestart = Math.max(lastRestartableInitRestart, finishedAt(cs));
+      if (cs.lastState?.terminated)
+        lastRestartableInitRestart = Math.max(lastRestartableInitRestart, finishedAt(cs));
     }
     const terminated = cs.state?.terminated;
     const waiting = cs.state?.waiting;
@@ -788,7 +869,8 @@ export function podPrintInfo(pod: Pod, now: Date): { ready: string; status: stri
   else if (pod.metadata.deletionTimestamp && !terminal) reason = "Terminating";
 
   let restartsText = String(restarts);
-  if (restarts !== 0 && lastRestart > 0) restartsText = `${restarts} (${humanDuration(now.getTime() - lastRestart)} ago)`;
+  if (restarts !== 0 && lastRestart > 0)
+    restartsText = `${restarts} (${humanDuration(now.getTime() - lastRestart)} ago)`;
   return { ready: `${readyContainers}/${totalContainers}`, status: reason, restarts: restartsText };
 }
 
@@ -822,8 +904,18 @@ export function podTableCells(pod: Pod, now: Date): unknown[] {
 
 export const podColumns: TableColumn[] = [
   nameColumn,
-  { name: "Ready", type: "string", format: "", description: "The aggregate readiness state of this pod for accepting traffic." },
-  { name: "Status", type: "string", format: "", description: "The aggregate status of the containers in this pod." },
+  {
+    name: "Ready",
+    type: "string",
+    format: "",
+    description: "The aggregate readiness state of this pod for accepting traffic.",
+  },
+  {
+    name: "Status",
+    type: "string",
+    format: "",
+    description: "The aggregate status of the containers in this pod.",
+  },
   {
     name: "Restarts",
     type: "string",
@@ -884,7 +976,7 @@ export function createPodKind(opts: PodKindOptions = {}): KindSpec<Pod> {
     namespaced: true,
     shortNames: ["po"],
     categories: ["all"],
-    subresources: ["status", "binding", "log", "eviction"],
+    subresources: ["status", "binding", "log"],
     defaults: (pod) => defaultPod(pod, tolerationSeconds),
     validate: validatePod,
     validateUpdate: validatePodUpdate,

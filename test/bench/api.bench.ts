@@ -152,7 +152,9 @@ async function main(): Promise<void> {
     // 1. writes/s
     const names = Array.from({ length: 2000 }, (_, i) => `bench-${i}`);
     const ms = await createPods(conn, names, 8);
-    console.log(`create 2000 pods, 8 concurrent clients: ${(2000 / (ms / 1000)).toFixed(0)} writes/s (${ms.toFixed(0)} ms)`);
+    console.log(
+      `create 2000 pods, 8 concurrent clients: ${(2000 / (ms / 1000)).toFixed(0)} writes/s (${ms.toFixed(0)} ms)`,
+    );
 
     // 2. watch latency
     const list = JSON.parse((await request(conn, "GET", "/api/v1/namespaces/default/pods?limit=1")).body);
@@ -200,7 +202,9 @@ async function main(): Promise<void> {
         count = (body.items ?? body.rows).length;
       }
       times.sort((a, b) => a - b);
-      console.log(`list ${count} pods (${label}): median ${percentile(times, 50).toFixed(0)} ms, worst ${times.at(-1)!.toFixed(0)} ms`);
+      console.log(
+        `list ${count} pods (${label}): median ${percentile(times, 50).toFixed(0)} ms, worst ${times.at(-1)!.toFixed(0)} ms`,
+      );
     }
 
     // 4. memory
