@@ -483,7 +483,8 @@ export class Resources {
   /** Shape checks shared by create/update/patch: a JSON object of this kind in this namespace. */
   private checkBody(spec: KindSpec, body: unknown, namespace: string | undefined): KubeObject {
     if (!isObject(body)) throw errors.badRequest("the body of the request must be a JSON or YAML object");
-    const obj = structuredClone(body) as KubeObject;
+    // Bodies are always fresh (parsed JSON or a patch result), so they are edited in place.
+    const obj = body as KubeObject;
     const apiVersion = apiVersionOf(spec);
     if (obj.kind !== undefined && obj.kind !== spec.kind) {
       throw errors.badRequest(

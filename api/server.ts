@@ -48,6 +48,8 @@ export interface ApiServerOptions {
   tlsNames?: string[];
   /** Used in messages and the kubeconfig's names. */
   clusterName?: string;
+  /** Changes kept in the store's log for watch resumption (default 20000); older ones give 410. */
+  retainChanges?: number;
 }
 
 export interface ApiServer {
@@ -88,7 +90,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const registry = new Registry(
     createBuiltinKinds({ defaultTolerationSeconds: opts.podEvictionTimeoutSeconds }),
   );
-  const store = SqliteStore.open(join(opts.dataDir, "state.db"));
+  const store = SqliteStore.open(join(opts.dataDir, "state.db"), { retainChanges: opts.retainChanges });
   const resources = new Resources(store, registry);
   const token = loadOrCreateToken(opts.dataDir);
   await ensureNamespaces(resources, registry);

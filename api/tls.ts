@@ -9,7 +9,11 @@ import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+type Key = webcrypto.CryptoKey;
+type KeyPair = webcrypto.CryptoKeyPair;
+
+// The library types its provider with the DOM's Crypto; Node's webcrypto is the same API.
+x509.cryptoProvider.set(webcrypto as any);
 
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 const DAY = 86_400_000;
@@ -20,26 +24,26 @@ export interface ServingCert {
   keyPem: string;
 }
 
-async function keyPem(key: CryptoKey): Promise<string> {
+async function keyPem(key: Key): Promise<string> {
   return x509.PemConverter.encode(
-    await webcrypto.subtle.exportKey("pkcs8", key as webcrypto.CryptoKey),
+    await webcrypto.subtle.exportKey("pkcs8", key),
     "PRIVATE KEY",
   );
 }
 
-async function loadOrCreateCa(dataDir: string): Promise<{ cert: x509.X509Certificate; key: CryptoKey }> {
+async function loadOrCreateCa(dataDir: string): Promise<{ cert: x509.X509Certificate; key: Key }> {
   const certFile = join(dataDir, "ca.crt");
   const keyFile = join(dataDir, "ca.key");
   if (existsSync(certFile) && existsSync(keyFile)) {
     const cert = new x509.X509Certificate(readFileSync(certFile, "utf8"));
     const der = x509.PemConverter.decodeFirst(readFileSync(keyFile, "utf8"));
-    const key = (await webcrypto.subtle.importKey("pkcs8", der, ALG, true, ["sign"])) as unknown as CryptoKey;
+    const key = await webcrypto.subtle.importKey("pkcs8", der, ALG, true, ["sign"]);
     return { cert, key };
   }
   const keys = (await webcrypto.subtle.generateKey(ALG, true, [
     "sign",
     "verify",
-  ])) as unknown as CryptoKeyPair;
+  ])) as KeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: Date.now().toString(16),
@@ -47,11 +51,11 @@ async function loadOrCreateCa(dataDir: string): Promise<{ cert: x509.X509Certifi
     notBefore: new Date(now - DAY),
     notAfter: new Date(now + 3650 * DAY),
     signingAlgorithm: ALG,
-    keys,
+    keys: keys as any,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as any),
     ],
   });
   writeFileSync(keyFile, await keyPem(keys.privateKey), { mode: 0o600 });
@@ -75,7 +79,7 @@ export async function servingCert(dataDir: string, names: string[]): Promise<Ser
   const keys = (await webcrypto.subtle.generateKey(ALG, true, [
     "sign",
     "verify",
-  ])) as unknown as CryptoKeyPair;
+  ])) as KeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: now.toString(16),
@@ -84,8 +88,8 @@ export async function servingCert(dataDir: string, names: string[]): Promise<Ser
     notBefore: new Date(now - DAY),
     notAfter: new Date(now + 365 * DAY),
     signingAlgorithm: ALG,
-    publicKey: keys.publicKey,
-    signingKey: ca.key,
+    publicKey: keys.publicKey as any,
+    signingKey: ca.key as any,
     extensions: [
       new x509.BasicConstraintsExtension(false),
       new x509.KeyUsagesExtension(

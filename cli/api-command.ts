@@ -1,7 +1,7 @@
 // `kemu api`: the control plane in the foreground until SIGINT/SIGTERM.
 
 import { startApiServer } from "../api/server.ts";
-import { parseCidr } from "../emulator/cidr.ts";
+import { validateNodeIpamConfig } from "../emulator/node-ipam.ts";
 import { durationFlag, intFlag, parseFlags, UsageError } from "./args.ts";
 
 export const apiHelp = `Usage: kemu api --data-dir DIR [flags]
@@ -43,12 +43,11 @@ export async function apiCommand(argv: string[]): Promise<void> {
   const dataDir = values["data-dir"];
   if (typeof dataDir !== "string" || !dataDir) throw new UsageError("kemu api: --data-dir is required");
   const clusterCidr = values["cluster-cidr"] as string | undefined;
-  if (clusterCidr) {
-    try {
-      parseCidr(clusterCidr);
-    } catch (e) {
-      throw new UsageError(`kemu api: --cluster-cidr: ${(e as Error).message}`);
-    }
+  const nodeCidrMaskSize = intFlag("api", "node-cidr-mask-size", values["node-cidr-mask-size"], 1, 128);
+  try {
+    validateNodeIpamConfig({ clusterCidr, nodeCidrMaskSize });
+  } catch (e) {
+    throw new UsageError(`kemu api: --cluster-cidr/--node-cidr-mask-size: ${(e as Error).message}`);
   }
   const evictionMs = durationFlag("api", "pod-eviction-timeout", values["pod-eviction-timeout"]);
   const server = await startApiServer({
@@ -56,7 +55,7 @@ export async function apiCommand(argv: string[]): Promise<void> {
     port: intFlag("api", "port", values.port, 0, 65535),
     host: values.host as string | undefined,
     clusterCidr,
-    nodeCidrMaskSize: intFlag("api", "node-cidr-mask-size", values["node-cidr-mask-size"], 1, 128),
+    nodeCidrMaskSize,
     nodeMonitorGracePeriodMs: durationFlag(
       "api",
       "node-monitor-grace-period",

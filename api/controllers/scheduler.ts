@@ -14,8 +14,22 @@ import { Informer, objectKey } from "./informer.ts";
 import { WorkQueue } from "./work-queue.ts";
 
 const SCHEDULER_NAME = "default-scheduler";
-/** Unschedulable pods are retried at least this often even without node changes. */
-const RETRY_MS = 10_000;
+/** Unschedulable pods are retried with back-off (10 s doubling to 5 min) even without node changes. */
+const RETRY_BASE_MS = 10_000;
+const RETRY_MAX_MS = 300_000;
+
+/** Could this node change make a waiting pod schedulable? Heartbeats alone cannot. */
+function schedulingRelevant(node: NodeObject, old?: NodeObject): boolean {
+  if (!old) return true;
+  const ready = (n: NodeObject) => n.status?.conditions?.find((c) => c.type === "Ready")?.status;
+  return (
+    ready(node) !== ready(old) ||
+    JSON.stringify(node.metadata.labels) !== JSON.stringify(old.metadata.labels) ||
+    JSON.stringify(node.spec?.taints) !== JSON.stringify(old.spec?.taints) ||
+    node.spec?.unschedulable !== old.spec?.unschedulable ||
+    JSON.stringify(node.status?.allocatable) !== JSON.stringify(old.status?.allocatable)
+  );
+}
 
 function wantsScheduling(pod: Pod): boolean {
   return (
@@ -41,6 +55,7 @@ export class SchedulerController {
   /** Pods currently assumed on each node: bound ones plus bindings in flight. */
   private readonly podsByNode = new Map<string, number>();
   private readonly lastFailure = new Map<string, string>();
+  private readonly attempts = new Map<string, number>();
   /** Keys of pods waiting for a node, so retries never scan every pod. */
   private readonly waiting = new Set<string>();
 
@@ -64,10 +79,13 @@ export class SchedulerController {
       } else {
         this.waiting.delete(key);
         this.lastFailure.delete(key);
+        this.attempts.delete(key);
       }
       if (type === "DELETED" || (old && occupiesNode(old) && !occupiesNode(pod))) this.retryPending();
     });
-    this.nodes.on(() => this.retryPending());
+    this.nodes.on((type, node, old) => {
+      if (type === "DELETED" || schedulingRelevant(node, old)) this.retryPending();
+    });
   }
 
   async start(): Promise<void> {
@@ -118,6 +136,8 @@ export class SchedulerController {
       await markUnschedulable(this.resources, this.podSpec, pod, decision.message).catch(() => {});
     }
     this.recorder.record(pod, "Warning", "FailedScheduling", decision.message);
-    this.queue.add(key, RETRY_MS);
+    const n = this.attempts.get(key) ?? 0;
+    this.attempts.set(key, n + 1);
+    this.queue.add(key, Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** n));
   }
 }
