@@ -207,6 +207,8 @@ describe("SqliteStore", () => {
       store.watch("/", 0, (e) => seen.push(e.revision));
       const a = await store.create("/core/pods/default/a", pod("a"));
       expect(a.revision).toBe(1);
+      // The write made from the callback commits with the next group commit.
+      await new Promise((r) => setImmediate(r));
       expect(seen).toEqual([1, 2]);
       // A watch started from inside a callback gets every event exactly once.
       const nested: number[] = [];

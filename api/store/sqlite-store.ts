@@ -16,11 +16,11 @@ import type { KubeObject } from "../../emulator/types.ts";
 import { type ChangeType, type Store, type StoredObject, StoreError, type StoreEvent } from "./store.ts";
 
 export interface SqliteStoreOptions {
-  /** Changes kept for watch resumption (in sqlite and in memory). Default 20000, minimum 1. */
+  /** Changes kept for watch resumption (in sqlite and in memory). Default 10000, minimum 1. */
   retainChanges?: number;
 }
 
-const DEFAULT_RETAIN = 20_000;
+const DEFAULT_RETAIN = 10_000;
 const SCHEMA_VERSION = 1;
 
 /** One retained change. Only JSON is kept: old object versions are parsed again on replay, which
@@ -33,6 +33,12 @@ interface LogEntry {
   json: string;
   /** State before the change; usually the same string instance as the previous entry's json. */
   prevJson: string | undefined;
+}
+
+/** Writes sharing one sqlite transaction; their promises resolve only after COMMIT. */
+interface Batch {
+  done: { entry: LogEntry; event: StoreEvent; stored: StoredObject; resolve: (s: StoredObject) => void }[];
+  fail: ((e: unknown) => void)[];
 }
 
 interface Watcher {
@@ -104,6 +110,10 @@ export class SqliteStore implements Store {
   private readonly slack: number;
 
   private rev = 0;
+  /** Highest revision whose transaction has committed; `rev` runs ahead while a batch is open. */
+  private committedRev = 0;
+  /** Writes made in the current event-loop turn, committed together (group commit). */
+  private batch: Batch | null = null;
   private closed = false;
   private readonly objects = new Map<string, StoredObject>();
   private readonly buckets = new Map<string, Bucket>();
@@ -223,6 +233,7 @@ export class SqliteStore implements Store {
       | { value: number }
       | undefined;
     if (meta && meta.value > this.rev) this.rev = meta.value;
+    this.committedRev = this.rev;
     if (this.log.length > this.retain) this.compact();
   }
 
@@ -290,15 +301,18 @@ export class SqliteStore implements Store {
     const revision = this.rev + 1;
     const obj = withRevision(object, revision);
     const json = JSON.stringify(obj);
-    this.transaction(() => {
+    this.write(() => {
       this.stInsertObject.run(key, revision, json);
       this.stInsertChange.run(revision, key, "ADDED", json, null);
     });
     this.rev = revision;
     const stored: StoredObject = { key, revision, object: obj, json };
     this.insertIndex(stored);
-    this.committed({ revision, key, type: "ADDED", json, prevJson: undefined }, { ...stored, type: "ADDED" });
-    return stored;
+    return this.acknowledge(
+      { revision, key, type: "ADDED", json, prevJson: undefined },
+      { ...stored, type: "ADDED" },
+      stored,
+    );
   }
 
   async update(key: string, object: KubeObject, expectedRevision?: number): Promise<StoredObject> {
@@ -307,18 +321,18 @@ export class SqliteStore implements Store {
     const revision = this.rev + 1;
     const obj = withRevision(object, revision);
     const json = JSON.stringify(obj);
-    this.transaction(() => {
+    this.write(() => {
       this.stUpdateObject.run(revision, json, key);
       this.stInsertChange.run(revision, key, "MODIFIED", json, prev.json);
     });
     this.rev = revision;
     const stored: StoredObject = { key, revision, object: obj, json };
     this.replaceIndex(stored);
-    this.committed(
+    return this.acknowledge(
       { revision, key, type: "MODIFIED", json, prevJson: prev.json },
       { ...stored, type: "MODIFIED", prev: prev.object },
+      stored,
     );
-    return stored;
   }
 
   async delete(key: string, expectedRevision?: number): Promise<StoredObject> {
@@ -327,18 +341,18 @@ export class SqliteStore implements Store {
     const revision = this.rev + 1;
     const obj = withRevision(prev.object, revision);
     const json = JSON.stringify(obj);
-    this.transaction(() => {
+    this.write(() => {
       this.stDeleteObject.run(key);
       this.stInsertChange.run(revision, key, "DELETED", json, prev.json);
     });
     this.rev = revision;
     this.removeIndex(key);
     const stored: StoredObject = { key, revision, object: obj, json };
-    this.committed(
+    return this.acknowledge(
       { revision, key, type: "DELETED", json, prevJson: prev.json },
       { ...stored, type: "DELETED", prev: prev.object },
+      stored,
     );
-    return stored;
   }
 
   private current(key: string, expectedRevision: number | undefined): StoredObject {
@@ -354,6 +368,7 @@ export class SqliteStore implements Store {
   }
 
   private transaction(fn: () => void): void {
+    this.flush();
     this.stBegin.run();
     try {
       fn();
@@ -361,6 +376,50 @@ export class SqliteStore implements Store {
     } catch (e) {
       if (this.db.isTransaction) this.stRollback.run();
       throw e;
+    }
+  }
+
+  /**
+   * Group commit: every write made in one event-loop turn shares one sqlite transaction, committed
+   * by setImmediate. The in-memory index changes at once (so conflict checks see every earlier
+   * write), but a write is acknowledged, logged and shown to watchers only after COMMIT. A failed
+   * statement rolls back only itself; a failed COMMIT poisons the store (nothing of the batch was
+   * acknowledged, and a restart reloads exactly what is on disk).
+   */
+  private write(fn: () => void): void {
+    if (!this.batch) {
+      this.stBegin.run();
+      this.batch = { done: [], fail: [] };
+      setImmediate(() => this.flush());
+    }
+    fn();
+  }
+
+  private acknowledge(entry: LogEntry, event: StoreEvent, stored: StoredObject): Promise<StoredObject> {
+    const batch = this.batch!;
+    return new Promise((resolve, reject) => {
+      batch.done.push({ entry, event, stored, resolve });
+      batch.fail.push(reject);
+    });
+  }
+
+  /** Commits the open batch, then logs, publishes and acknowledges its writes in revision order. */
+  private flush(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = null;
+    try {
+      this.stCommit.run();
+    } catch (e) {
+      console.error("kemu store: commit failed; the store is closed to keep memory and disk equal:", e);
+      this.closed = true;
+      for (const reject of batch.fail) reject(e);
+      return;
+    }
+    for (const { entry, event, stored, resolve } of batch.done) {
+      this.committedRev = entry.revision;
+      this.committed(entry, event);
+      resolve(stored);
     }
   }
 
@@ -465,7 +524,8 @@ export class SqliteStore implements Store {
           reportWatcherError(e);
         }
       }
-      if (this.rev > watcher.last) watcher.last = this.rev;
+      // Only committed changes are in the log; uncommitted ones reach this watcher at their COMMIT.
+      if (this.committedRev > watcher.last) watcher.last = this.committedRev;
     } finally {
       this.replaying--;
     }
@@ -532,6 +592,7 @@ export class SqliteStore implements Store {
 
   close(): void {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     for (const w of this.watchers) w.active = false;
     this.watchers.clear();

@@ -182,11 +182,33 @@ describe("CRUD", () => {
 
     // A pod's mutable spec field: the container image.
     const pod = await create(c, PODS, podBody("gen-pod"));
-    const bumped = await mergePatch(c, `${PODS}/gen-pod`, {
-      spec: { containers: [{ name: "main", image: "nginx:1.28" }] },
-    });
+    const bumped = expectStatus(
+      await c.request("PATCH", `${PODS}/gen-pod`, {
+        body: [{ op: "replace", path: "/spec/containers/0/image", value: "nginx:1.28" }],
+        headers: { "content-type": "application/json-patch+json" },
+      }),
+      200,
+    ).json;
     expect(bumped.spec.containers[0].image).toBe("nginx:1.28");
     expect(bumped.metadata.generation).toBe(pod.metadata.generation + 1);
+  });
+
+  it("defaults update bodies like create bodies (kubectl replace with a minimal manifest)", async () => {
+    // Upstream decodes every request body with the scheme's defaulting codec, so a PUT of the
+    // original manifest with only the image changed is a valid pod update.
+    await create(c, PODS, podBody("replace-me"));
+    const manifest = podBody("replace-me", { containers: [{ name: "main", image: "nginx:1.28" }] });
+    const res = expectStatus(await c.request("PUT", `${PODS}/replace-me`, { body: manifest }), 200).json;
+    expect(res.spec.containers[0]).toMatchObject({
+      image: "nginx:1.28",
+      imagePullPolicy: "IfNotPresent",
+      terminationMessagePolicy: "File",
+    });
+    // A merge patch replacing the container list is defaulted the same way.
+    const patched = await mergePatch(c, `${PODS}/replace-me`, {
+      spec: { containers: [{ name: "main", image: "nginx:1.29" }] },
+    });
+    expect(patched.spec.containers[0]).toMatchObject({ image: "nginx:1.29", imagePullPolicy: "IfNotPresent" });
   });
 
   it("rejects an update with a stale resourceVersion with 409 Conflict", async () => {

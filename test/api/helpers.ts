@@ -79,11 +79,11 @@ export function nodeBody(
   };
 }
 
-export function leaseBody(name: string, renew = new Date()): Record<string, any> {
+export function leaseBody(name: string, renew = new Date(), namespace = "kube-node-lease"): Record<string, any> {
   return {
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
-    metadata: { name, namespace: "kube-node-lease" },
+    metadata: { name, namespace },
     spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: microTime(renew) },
   };
 }
