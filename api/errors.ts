@@ -89,7 +89,7 @@ export const errors = {
     new ApiError(
       415,
       "UnsupportedMediaType",
-      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got ${type})`,
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got ${type})`,
     ),
   invalid: (kind: string, group: string, name: string, message: string, causes: FieldError[]) =>
     new ApiError(422, "Invalid", message, {

@@ -11,7 +11,7 @@ import type { KubeObject } from "../../emulator/types.ts";
 import { ApiError, errors } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import type { DeleteOptions, Resources, WatchEvent } from "../resources.ts";
-import { parseJson, readBody, readObject, readPatch } from "./body.ts";
+import { readObject, readPatch } from "./body.ts";
 import { apiGroupDoc, apiResourceList } from "./discovery.ts";
 import { includeObjectParam, toTable, wantsTable } from "./table.ts";
 import { streamWatch } from "./watch-stream.ts";
@@ -187,8 +187,8 @@ function handleWatch(c: Context, t: Target, resources: Resources): Response {
 }
 
 async function readDeleteOptions(c: Context): Promise<DeleteOptions> {
-  const text = await readBody(c.req.raw);
-  const body = text.trim() ? (parseJson(text) as Record<string, any>) : {};
+  const hasBody = Number(c.req.header("content-length") ?? "0") > 0 || c.req.header("transfer-encoding");
+  const body = (hasBody ? ((await readObject(c.req.raw)) ?? {}) : {}) as Record<string, any>;
   const grace = query(c, "gracePeriodSeconds") ?? body.gracePeriodSeconds;
   const opts: DeleteOptions = {
     preconditions: body.preconditions,
