@@ -52,6 +52,18 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/version", () => jsonResponse(versionInfo()));
   app.get("/api", () => jsonResponse(apiVersions(deps.serverAddress)));
   app.get("/apis", () => jsonResponse(apiGroupList(registry)));
+  // kubectl <= 1.24 validates against OpenAPI v2 (asked for as protobuf). An empty document, which
+  // zero protobuf bytes decode to, makes it skip client-side validation and rely on the server's.
+  app.get("/openapi/v2", (c) =>
+    (c.req.header("accept") ?? "").includes("protobuf")
+      ? new Response(new Uint8Array(0), { headers: { "content-type": "application/octet-stream" } })
+      : jsonResponse({
+          swagger: "2.0",
+          info: { title: "Kubernetes (kemu)", version: "v1.32.0" },
+          paths: {},
+          definitions: {},
+        }),
+  );
   app.get("/openapi/v3", () => jsonResponse(openApiRoot(registry)));
   app.get("/openapi/v3/api/:version", (c) =>
     jsonResponse(openApiGroupVersion(registry, "", c.req.param("version"))),

@@ -124,10 +124,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const kubeconfigPath = writeKubeconfig(opts.dataDir, url, token, tls.caPem, opts.clusterName ?? "kemu");
 
   const recorder = new EventRecorder(resources, registry, "kemu-controller-manager");
+  // Scheduling events name the scheduler as their source, as upstream's do.
+  const schedulerRecorder = new EventRecorder(resources, registry, "default-scheduler");
   const stops: (() => void)[] = [];
   if (opts.controllers !== false) {
     const controllers = [
-      new SchedulerController(resources, registry, recorder),
+      new SchedulerController(resources, registry, schedulerRecorder),
       new NodeIpamController(resources, registry, recorder, {
         clusterCidr: opts.clusterCidr,
         nodeCidrMaskSize: opts.nodeCidrMaskSize,
@@ -156,6 +158,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     async close() {
       for (const stop of stops) stop();
       await recorder.flush();
+      await schedulerRecorder.flush();
       events.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

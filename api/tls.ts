@@ -25,10 +25,7 @@ export interface ServingCert {
 }
 
 async function keyPem(key: Key): Promise<string> {
-  return x509.PemConverter.encode(
-    await webcrypto.subtle.exportKey("pkcs8", key),
-    "PRIVATE KEY",
-  );
+  return x509.PemConverter.encode(await webcrypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
 }
 
 async function loadOrCreateCa(dataDir: string): Promise<{ cert: x509.X509Certificate; key: Key }> {
@@ -40,10 +37,7 @@ async function loadOrCreateCa(dataDir: string): Promise<{ cert: x509.X509Certifi
     const key = await webcrypto.subtle.importKey("pkcs8", der, ALG, true, ["sign"]);
     return { cert, key };
   }
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, [
-    "sign",
-    "verify",
-  ])) as KeyPair;
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as KeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: Date.now().toString(16),
@@ -76,10 +70,7 @@ export function servingNames(host: string, extra: string[] = []): string[] {
 
 export async function servingCert(dataDir: string, names: string[]): Promise<ServingCert> {
   const ca = await loadOrCreateCa(dataDir);
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, [
-    "sign",
-    "verify",
-  ])) as KeyPair;
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as KeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: now.toString(16),

@@ -34,7 +34,13 @@ export function tempDir(prefix = "kemu-test-"): string {
 
 export async function startTestCluster(opts: Partial<ApiServerOptions> = {}): Promise<TestCluster> {
   const dataDir = opts.dataDir ?? tempDir();
-  const server = await startApiServer({ port: 0, ...opts, dataDir });
+  let server: ApiServer;
+  try {
+    server = await startApiServer({ port: 0, ...opts, dataDir });
+  } catch (e) {
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const url = new URL(server.url);
   const agent = new https.Agent({ ca: server.caPem, keepAlive: true });
 

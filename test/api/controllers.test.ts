@@ -54,8 +54,10 @@ describe("controllers", () => {
       await create(c, PODS, podBody("p"));
       expect(await nodeOf(c, "p")).toBe("n1");
       const pod = await get(c, `${PODS}/p`);
-      expect(pod.status.conditions).toContainEqual(expect.objectContaining({ type: "PodScheduled", status: "True" }));
-      const [ev] = await eventually(() => eventsFor(c, NS, "p", "Scheduled").then((l) => (l.length ? l : null)), WAIT);
+      expect(pod.status.conditions).toContainEqual(
+        expect.objectContaining({ type: "PodScheduled", status: "True" }),
+      );
+      const ev = await eventually(async () => (await eventsFor(c, NS, "p", "Scheduled"))[0], WAIT);
       expect(ev).toMatchObject({
         type: "Normal",
         reason: "Scheduled",
@@ -68,7 +70,12 @@ describe("controllers", () => {
       const c = await cluster({ controllers: false });
       await create(c, "/api/v1/nodes", nodeBody("n1", { ready: true }));
       await create(c, PODS, podBody("manual"));
-      const binding = { apiVersion: "v1", kind: "Binding", metadata: { name: "manual" }, target: { kind: "Node", name: "n1" } };
+      const binding = {
+        apiVersion: "v1",
+        kind: "Binding",
+        metadata: { name: "manual" },
+        target: { kind: "Node", name: "n1" },
+      };
       const res = expectStatus(await c.request("POST", `${PODS}/manual/binding`, { body: binding }), 201);
       expect(res.json).toMatchObject({ kind: "Status", status: "Success" });
       expect((await get(c, `${PODS}/manual`)).spec.nodeName).toBe("n1");
@@ -103,7 +110,12 @@ describe("controllers", () => {
       const pod = await get(c, `${PODS}/picky`);
       expect(pod.spec.nodeName).toBeUndefined();
       expect(pod.status.conditions).toContainEqual(
-        expect.objectContaining({ type: "PodScheduled", status: "False", reason: "Unschedulable", message: ev.message }),
+        expect.objectContaining({
+          type: "PodScheduled",
+          status: "False",
+          reason: "Unschedulable",
+          message: ev.message,
+        }),
       );
       // Labelling a node makes it fit; the scheduler retries on node changes.
       await mergePatch(c, "/api/v1/nodes/n2", { metadata: { labels: { disk: "ssd" } } });
@@ -115,11 +127,15 @@ describe("controllers", () => {
       await registerNode(c, "tainted", { taints: [{ key: "dedicated", value: "db", effect: "NoSchedule" }] });
       await create(c, PODS, podBody("intolerant"));
       const ev = await failedScheduling(c, "intolerant");
-      expect(ev.message).toMatch(/^0\/1 nodes are available: 1 node\(s\) had untolerated taint \{dedicated: db\}\./);
+      expect(ev.message).toMatch(
+        /^0\/1 nodes are available: 1 node\(s\) had untolerated taint \{dedicated: db\}\./,
+      );
       await create(
         c,
         PODS,
-        podBody("tolerant", { tolerations: [{ key: "dedicated", operator: "Equal", value: "db", effect: "NoSchedule" }] }),
+        podBody("tolerant", {
+          tolerations: [{ key: "dedicated", operator: "Equal", value: "db", effect: "NoSchedule" }],
+        }),
       );
       expect(await nodeOf(c, "tolerant")).toBe("tainted");
       expect((await get(c, `${PODS}/intolerant`)).spec.nodeName).toBeUndefined();
@@ -133,7 +149,9 @@ describe("controllers", () => {
       });
       await create(c, PODS, podBody("waiting"));
       const ev = await failedScheduling(c, "waiting");
-      expect(ev.message).toMatch(/^0\/1 nodes are available: 1 node\(s\) had untolerated taint \{node\.kubernetes\.io\/not-ready: \}/);
+      expect(ev.message).toMatch(
+        /^0\/1 nodes are available: 1 node\(s\) had untolerated taint \{node\.kubernetes\.io\/not-ready: \}/,
+      );
     });
 
     it("respects pod capacity and schedules the waiting pod once room frees up", async () => {
@@ -186,11 +204,18 @@ describe("controllers", () => {
         return got.length === 4 && got.every(Boolean) ? got : null;
       }, WAIT);
       expect([...cidrs].sort()).toEqual(["10.200.0.0/24", "10.200.1.0/24", "10.200.2.0/24", "10.200.3.0/24"]);
-      for (const n of (await get(c, "/api/v1/nodes")).items) expect(n.spec.podCIDRs).toEqual([n.spec.podCIDR]);
+      for (const n of (await get(c, "/api/v1/nodes")).items)
+        expect(n.spec.podCIDRs).toEqual([n.spec.podCIDR]);
 
       await create(c, "/api/v1/nodes", nodeBody("n5"));
-      const ev = await eventually(async () => (await eventsFor(c, "default", "n5", "CIDRNotAvailable"))[0], WAIT);
-      expect(ev).toMatchObject({ involvedObject: { kind: "Node", name: "n5" }, message: "Node n5 status is now: CIDRNotAvailable" });
+      const ev = await eventually(
+        async () => (await eventsFor(c, "default", "n5", "CIDRNotAvailable"))[0],
+        WAIT,
+      );
+      expect(ev).toMatchObject({
+        involvedObject: { kind: "Node", name: "n5" },
+        message: "Node n5 status is now: CIDRNotAvailable",
+      });
       const n5 = await eventually(async () => {
         const node = await get(c, "/api/v1/nodes/n5");
         return node.status?.conditions?.some((x: any) => x.type === "NetworkUnavailable") ? node : null;
@@ -265,10 +290,14 @@ describe("controllers", () => {
         return p.metadata.deletionTimestamp ? p : null;
       }, WAIT);
       expect(victim.status.conditions).toContainEqual(
-        expect.objectContaining({ type: "DisruptionTarget", status: "True", reason: "DeletionByTaintManager" }),
+        expect.objectContaining({
+          type: "DisruptionTarget",
+          status: "True",
+          reason: "DeletionByTaintManager",
+        }),
       );
-      const [eviction] = await eventually(
-        () => eventsFor(c, NS, "victim", "TaintManagerEviction").then((l) => (l.length ? l : null)),
+      const eviction = await eventually(
+        async () => (await eventsFor(c, NS, "victim", "TaintManagerEviction"))[0],
         WAIT,
       );
       expect(eviction.message).toBe(`Marking for deletion Pod ${NS}/victim`);
@@ -280,14 +309,19 @@ describe("controllers", () => {
       // The node comes back: lease renewed and Ready=True posted. The taints go.
       beats.push(heartbeat(c, "quiet"));
       await mergePatch(c, "/api/v1/nodes/quiet/status", { status: { conditions: [readyCondition("True")] } });
-      await eventually(async () => ((await get(c, "/api/v1/nodes/quiet")).spec.taints ?? []).length === 0, WAIT);
+      await eventually(
+        async () => ((await get(c, "/api/v1/nodes/quiet")).spec.taints ?? []).length === 0,
+        WAIT,
+      );
     });
 
     it("taints a node whose kubelet reports Ready=False as not-ready", async () => {
       const c = await cluster({ nodeMonitorGracePeriodMs: 5000 });
       await registerNode(c, "flaky");
       beats.push(heartbeat(c, "flaky"));
-      await mergePatch(c, "/api/v1/nodes/flaky/status", { status: { conditions: [readyCondition("False")] } });
+      await mergePatch(c, "/api/v1/nodes/flaky/status", {
+        status: { conditions: [readyCondition("False")] },
+      });
       const node = await eventually(async () => {
         const n = await get(c, "/api/v1/nodes/flaky");
         return (n.spec.taints ?? []).length >= 2 ? n : null;

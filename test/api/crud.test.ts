@@ -37,7 +37,11 @@ describe("CRUD", () => {
     expect(ns).toMatchObject({
       kind: "Namespace",
       apiVersion: "v1",
-      metadata: { name: "team-a", labels: { team: "a", "kubernetes.io/metadata.name": "team-a" }, generation: 1 },
+      metadata: {
+        name: "team-a",
+        labels: { team: "a", "kubernetes.io/metadata.name": "team-a" },
+        generation: 1,
+      },
       spec: { finalizers: ["kubernetes"] },
       status: { phase: "Active" },
     });
@@ -66,8 +70,18 @@ describe("CRUD", () => {
     // The DefaultTolerationSeconds admission plugin's tolerations.
     expect(pod.spec.tolerations).toEqual(
       expect.arrayContaining([
-        { key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
-        { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+        {
+          key: "node.kubernetes.io/not-ready",
+          operator: "Exists",
+          effect: "NoExecute",
+          tolerationSeconds: 300,
+        },
+        {
+          key: "node.kubernetes.io/unreachable",
+          operator: "Exists",
+          effect: "NoExecute",
+          tolerationSeconds: 300,
+        },
       ]),
     );
     expect(await get(c, `${PODS}/web`)).toEqual(pod);
@@ -115,7 +129,11 @@ describe("CRUD", () => {
       await c.request("PUT", `${PODS}/keep-meta`, {
         body: {
           ...pod,
-          metadata: { ...pod.metadata, uid: "11111111-1111-1111-1111-111111111111", creationTimestamp: "2000-01-01T00:00:00Z" },
+          metadata: {
+            ...pod.metadata,
+            uid: "11111111-1111-1111-1111-111111111111",
+            creationTimestamp: "2000-01-01T00:00:00Z",
+          },
         },
       }),
       200,
@@ -208,7 +226,10 @@ describe("CRUD", () => {
     const patched = await mergePatch(c, `${PODS}/replace-me`, {
       spec: { containers: [{ name: "main", image: "nginx:1.29" }] },
     });
-    expect(patched.spec.containers[0]).toMatchObject({ image: "nginx:1.29", imagePullPolicy: "IfNotPresent" });
+    expect(patched.spec.containers[0]).toMatchObject({
+      image: "nginx:1.29",
+      imagePullPolicy: "IfNotPresent",
+    });
   });
 
   it("rejects an update with a stale resourceVersion with 409 Conflict", async () => {
@@ -255,7 +276,9 @@ describe("CRUD", () => {
     await mergePatch(c, `${PODS}/uncond`, { metadata: { labels: { a: "1" } } });
     const { resourceVersion: _rv, ...meta } = pod.metadata;
     const res = expectStatus(
-      await c.request("PUT", `${PODS}/uncond`, { body: { ...pod, metadata: { ...meta, labels: { b: "2" } } } }),
+      await c.request("PUT", `${PODS}/uncond`, {
+        body: { ...pod, metadata: { ...meta, labels: { b: "2" } } },
+      }),
       200,
     ).json;
     expect(res.metadata.labels).toEqual({ b: "2" });
@@ -299,7 +322,10 @@ describe("CRUD", () => {
 
   it("writes nothing with dryRun=All", async () => {
     const before = await revision(c);
-    const created = expectStatus(await c.request("POST", `${PODS}?dryRun=All`, { body: podBody("dry") }), 201).json;
+    const created = expectStatus(
+      await c.request("POST", `${PODS}?dryRun=All`, { body: podBody("dry") }),
+      201,
+    ).json;
     expect(created.metadata.name).toBe("dry");
     expect(created.metadata.uid).toMatch(UID);
     expectFailure(await c.request("GET", `${PODS}/dry`), 404, "NotFound");
@@ -308,7 +334,9 @@ describe("CRUD", () => {
     const pod = await create(c, PODS, podBody("dry-existing", { labels: { a: "1" } }));
     const mid = await revision(c);
     const patched = expectStatus(
-      await c.request("PATCH", `${PODS}/dry-existing?dryRun=All`, { body: { metadata: { labels: { a: "2" } } } }),
+      await c.request("PATCH", `${PODS}/dry-existing?dryRun=All`, {
+        body: { metadata: { labels: { a: "2" } } },
+      }),
       200,
     ).json;
     expect(patched.metadata.labels).toEqual({ a: "2" });
@@ -320,7 +348,9 @@ describe("CRUD", () => {
     ).json;
     expect(put.metadata.labels).toEqual({ a: "3" });
     const statusPut = expectStatus(
-      await c.request("PATCH", `${PODS}/dry-existing/status?dryRun=All`, { body: { status: { phase: "Running" } } }),
+      await c.request("PATCH", `${PODS}/dry-existing/status?dryRun=All`, {
+        body: { status: { phase: "Running" } },
+      }),
       200,
     ).json;
     expect(statusPut.status.phase).toBe("Running");
@@ -329,7 +359,11 @@ describe("CRUD", () => {
     expect(await get(c, `${PODS}/dry-existing`)).toEqual(pod);
     expect(await revision(c)).toBe(mid);
 
-    expectFailure(await c.request("POST", `${PODS}?dryRun=Everything`, { body: podBody("dry2") }), 400, "BadRequest");
+    expectFailure(
+      await c.request("POST", `${PODS}?dryRun=Everything`, { body: podBody("dry2") }),
+      400,
+      "BadRequest",
+    );
   });
 
   it("creates objects from YAML", async () => {
@@ -379,7 +413,11 @@ describe("CRUD", () => {
   });
 
   it("serves leases", async () => {
-    const lease = await create(c, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", leaseBody("n1"));
+    const lease = await create(
+      c,
+      "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+      leaseBody("n1"),
+    );
     expect(lease).toMatchObject({
       kind: "Lease",
       apiVersion: "coordination.k8s.io/v1",
@@ -394,7 +432,10 @@ describe("CRUD", () => {
     expect(list).toMatchObject({ kind: "LeaseList", apiVersion: "coordination.k8s.io/v1" });
     expect(names(list)).toContain("n1");
     expect(names(await get(c, "/apis/coordination.k8s.io/v1/leases"))).toContain("n1");
-    expectStatus(await c.request("DELETE", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1"), 200);
+    expectStatus(
+      await c.request("DELETE", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1"),
+      200,
+    );
     expectFailure(
       await c.request("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1"),
       404,
@@ -420,7 +461,12 @@ describe("CRUD", () => {
     expect(v1).toMatchObject({
       kind: "Event",
       apiVersion: "events.k8s.io/v1",
-      metadata: { name: "web.1", namespace: NS, uid: ev.metadata.uid, resourceVersion: ev.metadata.resourceVersion },
+      metadata: {
+        name: "web.1",
+        namespace: NS,
+        uid: ev.metadata.uid,
+        resourceVersion: ev.metadata.resourceVersion,
+      },
       regarding: { kind: "Pod", namespace: NS, name: "web" },
       note: "Started container main",
       reason: "Started",
@@ -448,7 +494,43 @@ describe("CRUD", () => {
     expect(updated.count).toBe(3);
     expect((await get(c, `/apis/events.k8s.io/v1/namespaces/${NS}/events/web.1`)).deprecatedCount).toBe(3);
     expectStatus(await c.request("DELETE", `/api/v1/namespaces/${NS}/events/web.1`), 200);
-    expectFailure(await c.request("GET", `/apis/events.k8s.io/v1/namespaces/${NS}/events/web.1`), 404, "NotFound");
+    expectFailure(
+      await c.request("GET", `/apis/events.k8s.io/v1/namespaces/${NS}/events/web.1`),
+      404,
+      "NotFound",
+    );
+  });
+
+  it("answers pod logs with 400 before scheduling and 503 until an agent serves them", async () => {
+    await create(c, PODS, podBody("log-unbound"));
+    expectFailure(await c.request("GET", `${PODS}/log-unbound/log`), 400, "BadRequest");
+    await create(c, PODS, podBody("log-bound", { nodeName: "somewhere" }));
+    const s = expectFailure(await c.request("GET", `${PODS}/log-bound/log`), 503, "ServiceUnavailable");
+    expect(s.message).toContain("somewhere");
+    expectFailure(await c.request("GET", `${PODS}/log-missing/log`), 404, "NotFound");
+  });
+
+  it("finalizes a terminating namespace through the finalize subresource", async () => {
+    // No controllers here: the client plays the namespace controller.
+    await createNamespace(c, "to-finalize");
+    const deleting = expectStatus(await c.request("DELETE", "/api/v1/namespaces/to-finalize"), 200).json;
+    expect(deleting.status.phase).toBe("Terminating");
+    expect(deleting.spec.finalizers).toEqual(["kubernetes"]);
+    // The main resource cannot drop spec.finalizers; only /finalize can.
+    const put = expectStatus(
+      await c.request("PUT", "/api/v1/namespaces/to-finalize", {
+        body: { ...deleting, spec: { finalizers: [] } },
+      }),
+      200,
+    ).json;
+    expect(put.spec.finalizers).toEqual(["kubernetes"]);
+    expectStatus(
+      await c.request("PUT", "/api/v1/namespaces/to-finalize/finalize", {
+        body: { ...deleting, spec: { finalizers: [] } },
+      }),
+      200,
+    );
+    expectFailure(await c.request("GET", "/api/v1/namespaces/to-finalize"), 404, "NotFound");
   });
 
   it("prints tables for kubectl", async () => {

@@ -56,11 +56,16 @@ describe("deletion", () => {
       expect(names(await get(c, PODS))).toContain("bound");
 
       // A longer grace period never extends the deadline; a shorter one shortens it.
-      const longer = expectStatus(await c.request("DELETE", `${PODS}/bound?gracePeriodSeconds=600`), 200).json;
+      const longer = expectStatus(
+        await c.request("DELETE", `${PODS}/bound?gracePeriodSeconds=600`),
+        200,
+      ).json;
       expect(longer.metadata.deletionTimestamp).toBe(first.metadata.deletionTimestamp);
       expect(longer.metadata.deletionGracePeriodSeconds).toBe(30);
       const shorter = expectStatus(
-        await c.request("DELETE", `${PODS}/bound`, { body: { kind: "DeleteOptions", gracePeriodSeconds: 10 } }),
+        await c.request("DELETE", `${PODS}/bound`, {
+          body: { kind: "DeleteOptions", gracePeriodSeconds: 10 },
+        }),
         200,
       ).json;
       expect(shorter.metadata.deletionGracePeriodSeconds).toBe(10);
@@ -75,6 +80,15 @@ describe("deletion", () => {
     } finally {
       w.close();
     }
+  });
+
+  it("accepts the DeleteOptions body kubectl sends", async () => {
+    await create(c, PODS, podBody("kubectl-del"));
+    const res = await c.request("DELETE", `${PODS}/kubectl-del`, {
+      body: { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Background" },
+    });
+    expectStatus(res, 200);
+    expectFailure(await c.request("GET", `${PODS}/kubectl-del`), 404, "NotFound");
   });
 
   it("uses the pod's terminationGracePeriodSeconds by default", async () => {
@@ -113,7 +127,9 @@ describe("deletion", () => {
     expectFailure(await c.request("GET", `${PODS}/held`), 404, "NotFound");
 
     // The same for a cluster-scoped kind and a group kind.
-    await create(c, "/api/v1/nodes", { metadata: { name: "held-node", finalizers: ["example.com/a", "example.com/b"] } });
+    await create(c, "/api/v1/nodes", {
+      metadata: { name: "held-node", finalizers: ["example.com/a", "example.com/b"] },
+    });
     expectStatus(await c.request("DELETE", "/api/v1/nodes/held-node"), 200);
     await mergePatch(c, "/api/v1/nodes/held-node", { metadata: { finalizers: ["example.com/b"] } });
     expect((await get(c, "/api/v1/nodes/held-node")).metadata.finalizers).toEqual(["example.com/b"]);
@@ -186,15 +202,15 @@ describe("deletion", () => {
     expect(deleted.status.phase).toBe("Terminating");
     expect((await get(c, `/api/v1/namespaces/${ns}`)).status.phase).toBe("Terminating");
 
-    const refused = expectFailure(
-      await c.request("POST", pods, { body: podBody("late") }),
-      403,
-      "Forbidden",
-    );
+    const refused = expectFailure(await c.request("POST", pods, { body: podBody("late") }), 403, "Forbidden");
     expect(refused.message).toBe(
       `pods "late" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
     );
-    expectFailure(await c.request("POST", leases, { body: leaseBody("late", new Date(), ns) }), 403, "Forbidden");
+    expectFailure(
+      await c.request("POST", leases, { body: leaseBody("late", new Date(), ns) }),
+      403,
+      "Forbidden",
+    );
 
     // Content goes; the pod on the node waits, terminating.
     await gone(c, `${pods}/loose`);
@@ -218,7 +234,6 @@ describe("deletion", () => {
     expectStatus(await c.request("DELETE", "/api/v1/namespaces/empty-ns"), 200);
     await gone(c, "/api/v1/namespaces/empty-ns");
   });
-
 });
 
 describe("system namespaces", () => {

@@ -63,7 +63,11 @@ describe("discovery", () => {
     expect([...pods.verbs].sort()).toEqual(ALL_VERBS);
     expect(pods.categories).toContain("all");
     expect(entry(list, "nodes")).toMatchObject({ namespaced: false, kind: "Node", shortNames: ["no"] });
-    expect(entry(list, "namespaces")).toMatchObject({ namespaced: false, kind: "Namespace", shortNames: ["ns"] });
+    expect(entry(list, "namespaces")).toMatchObject({
+      namespaced: false,
+      kind: "Namespace",
+      shortNames: ["ns"],
+    });
     expect(entry(list, "events")).toMatchObject({ namespaced: true, kind: "Event", shortNames: ["ev"] });
 
     expect(entry(list, "pods/status")).toMatchObject({ kind: "Pod", namespaced: true });
@@ -123,7 +127,11 @@ describe("discovery", () => {
     expect(podPath).toBeDefined();
     const params = podPath.patch.parameters.map((p: any) => p.name);
     expect(params).toContain("fieldValidation");
-    expect(podPath.patch["x-kubernetes-group-version-kind"]).toEqual({ group: "", version: "v1", kind: "Pod" });
+    expect(podPath.patch["x-kubernetes-group-version-kind"]).toEqual({
+      group: "",
+      version: "v1",
+      kind: "Pod",
+    });
     expect(core.paths["/api/v1/nodes/{name}"].patch.parameters.map((p: any) => p.name)).toContain(
       "fieldValidation",
     );

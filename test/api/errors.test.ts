@@ -3,7 +3,16 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTestCluster, type TestCluster } from "../harness.ts";
-import { create, createNamespace, expectFailure, get, names, nodeBody, podBody, revision } from "./helpers.ts";
+import {
+  create,
+  createNamespace,
+  expectFailure,
+  get,
+  names,
+  nodeBody,
+  podBody,
+  revision,
+} from "./helpers.ts";
 
 const NS = "errs";
 const PODS = `/api/v1/namespaces/${NS}/pods`;
@@ -82,7 +91,9 @@ describe("errors", () => {
     // The name in the body must match the URL.
     const pod = await get(c, `${PODS}/existing`);
     expectFailure(
-      await c.request("PUT", `${PODS}/existing`, { body: { ...pod, metadata: { ...pod.metadata, name: "renamed" } } }),
+      await c.request("PUT", `${PODS}/existing`, {
+        body: { ...pod, metadata: { ...pod.metadata, name: "renamed" } },
+      }),
       400,
       "BadRequest",
     );
@@ -141,6 +152,7 @@ describe("errors", () => {
       "/nope",
       "/api/v1/namespaces/errs/pods/existing/exec",
       "/api/v1/namespaces/errs/pods/existing/status/extra",
+      "/api/v1/pods/existing",
     ]) {
       const res = await c.request("GET", path);
       expectFailure(res, 404, "NotFound");
@@ -148,14 +160,44 @@ describe("errors", () => {
     expectFailure(await c.request("POST", "/api/v1/widgets", { body: {} }), 404, "NotFound");
     // Verbs a path does not serve.
     expectFailure(await c.request("PUT", PODS, { body: podBody("x") }), 405, "MethodNotAllowed");
-    expectFailure(await c.request("POST", `${PODS}/existing`, { body: podBody("existing") }), 405, "MethodNotAllowed");
+    expectFailure(
+      await c.request("POST", `${PODS}/existing`, { body: podBody("existing") }),
+      405,
+      "MethodNotAllowed",
+    );
     expectFailure(await c.request("DELETE", `${PODS}/existing/status`), 405, "MethodNotAllowed");
     expectFailure(await c.request("POST", `${PODS}/existing/log`, { body: {} }), 405, "MethodNotAllowed");
     await expectNothingWritten();
   });
 
+  it("404 for a status subresource the kind does not have", async () => {
+    // Leases and events have no status subresource upstream: /status is not a path at all.
+    const leases = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`;
+    await create(c, leases, { metadata: { name: "no-status" }, spec: { holderIdentity: "x" } });
+    rev = await revision(c);
+    expectFailure(await c.request("GET", `${leases}/no-status/status`), 404, "NotFound");
+    expectFailure(
+      await c.request("PUT", `${leases}/no-status/status`, {
+        body: { metadata: { name: "no-status" }, status: { sneaked: true } },
+      }),
+      404,
+      "NotFound",
+    );
+    expectFailure(
+      await c.request("PATCH", `${leases}/no-status/status`, { body: { status: { sneaked: true } } }),
+      404,
+      "NotFound",
+    );
+    expect((await get(c, `${leases}/no-status`)).status).toBeUndefined();
+    await expectNothingWritten();
+  });
+
   it("409 AlreadyExists", async () => {
-    const s = expectFailure(await c.request("POST", PODS, { body: podBody("existing") }), 409, "AlreadyExists");
+    const s = expectFailure(
+      await c.request("POST", PODS, { body: podBody("existing") }),
+      409,
+      "AlreadyExists",
+    );
     expect(s.message).toBe('pods "existing" already exists');
     expect(s.details).toEqual({ name: "existing", kind: "pods" });
     const node = expectFailure(
@@ -174,13 +216,20 @@ describe("errors", () => {
     expect(s.message).toMatch(/limit is 3145728/);
     // Also when patching.
     const patch = { metadata: { annotations: { "x/big": "b".repeat(3 * 1024 * 1024 + 16) } } };
-    expectFailure(await c.request("PATCH", `${PODS}/existing`, { body: patch }), 413, "RequestEntityTooLarge");
+    expectFailure(
+      await c.request("PATCH", `${PODS}/existing`, { body: patch }),
+      413,
+      "RequestEntityTooLarge",
+    );
     await expectNothingWritten();
   });
 
   it("415 for unsupported media types", async () => {
     const s = expectFailure(
-      await c.request("POST", PODS, { body: JSON.stringify(podBody("text")), headers: { "content-type": "text/plain" } }),
+      await c.request("POST", PODS, {
+        body: JSON.stringify(podBody("text")),
+        headers: { "content-type": "text/plain" },
+      }),
       415,
       "UnsupportedMediaType",
     );
@@ -224,7 +273,11 @@ describe("errors", () => {
       expect.objectContaining({ field: "metadata.name", reason: "FieldValueRequired" }),
     );
     // Too long.
-    const long = expectFailure(await c.request("POST", PODS, { body: podBody("a".repeat(254)) }), 422, "Invalid");
+    const long = expectFailure(
+      await c.request("POST", PODS, { body: podBody("a".repeat(254)) }),
+      422,
+      "Invalid",
+    );
     expect(invalidCauses(long).map((x) => x.field)).toContain("metadata.name");
     await expectNothingWritten();
   });
@@ -271,8 +324,12 @@ describe("errors", () => {
         reason: "FieldValueInvalid",
       }),
     );
-    expect(s.message).toContain("spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive");
-    const zero = podBody("port0", { containers: [{ name: "main", image: "nginx", ports: [{ containerPort: 0 }] }] });
+    expect(s.message).toContain(
+      "spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+    );
+    const zero = podBody("port0", {
+      containers: [{ name: "main", image: "nginx", ports: [{ containerPort: 0 }] }],
+    });
     const z = expectFailure(await c.request("POST", PODS, { body: zero }), 422, "Invalid");
     expect(invalidCauses(z).map((x) => x.field)).toContain("spec.containers[0].ports[0].containerPort");
     await expectNothingWritten();
@@ -301,7 +358,11 @@ describe("errors", () => {
     const s = expectFailure(await c.request("POST", PODS, { body }), 422, "Invalid");
     const fields = invalidCauses(s).map((x) => x.field);
     expect(fields).toEqual(
-      expect.arrayContaining(["metadata.name", "metadata.labels", "spec.containers[0].ports[0].containerPort"]),
+      expect.arrayContaining([
+        "metadata.name",
+        "metadata.labels",
+        "spec.containers[0].ports[0].containerPort",
+      ]),
     );
     await expectNothingWritten();
   });
@@ -324,8 +385,41 @@ describe("errors", () => {
   it("400 for bad list parameters", async () => {
     expectFailure(await c.request("GET", `${PODS}?limit=abc`), 400, "BadRequest");
     expectFailure(await c.request("GET", `${PODS}?continue=garbage`), 400, "BadRequest");
-    expectFailure(await c.request("GET", `${PODS}?labelSelector=${encodeURIComponent("a in (b")}`), 400, "BadRequest");
+    expectFailure(
+      await c.request("GET", `${PODS}?labelSelector=${encodeURIComponent("a in (b")}`),
+      400,
+      "BadRequest",
+    );
     expectFailure(await c.request("DELETE", `${PODS}/existing?gracePeriodSeconds=soon`), 400, "BadRequest");
     await expectNothingWritten();
+  });
+});
+
+// Separate cluster: if these writes are wrongly accepted they must not disturb the tests above.
+describe("errors: the all-namespaces path", () => {
+  let c: TestCluster;
+  let rev: number;
+  beforeAll(async () => {
+    c = await startTestCluster({ controllers: false });
+    await createNamespace(c, NS);
+    await create(c, PODS, podBody("existing"));
+    rev = await revision(c);
+  });
+  afterAll(async () => {
+    await c?.close();
+  });
+
+  it("405 for writes to the all-namespaces path of a namespaced kind", async () => {
+    // Upstream registers only list and watch on /api/v1/pods; create and deletecollection live
+    // under /namespaces/<ns>/. A DELETE there must not wipe every namespace.
+    const body = podBody("via-cluster-path");
+    body.metadata.namespace = NS;
+    const post = await c.request("POST", "/api/v1/pods", { body });
+    expect(post.status).toBe(405);
+    const del = await c.request("DELETE", "/api/v1/pods");
+    expect(del.status).toBe(405);
+    expect(names(await get(c, PODS))).toContain("existing");
+    expectFailure(await c.request("GET", `${PODS}/via-cluster-path`), 404, "NotFound");
+    expect(await revision(c)).toBe(rev);
   });
 });

@@ -79,7 +79,11 @@ export function nodeBody(
   };
 }
 
-export function leaseBody(name: string, renew = new Date(), namespace = "kube-node-lease"): Record<string, any> {
+export function leaseBody(
+  name: string,
+  renew = new Date(),
+  namespace = "kube-node-lease",
+): Record<string, any> {
   return {
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
@@ -170,6 +174,9 @@ export async function eventsFor(
   reason?: string,
 ): Promise<any[]> {
   const sel = [`involvedObject.name=${name}`, ...(reason ? [`reason=${reason}`] : [])].join(",");
-  const list = await get(c, `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(sel)}`);
+  const list = await get(
+    c,
+    `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(sel)}`,
+  );
   return list.items;
 }

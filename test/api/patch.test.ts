@@ -127,7 +127,10 @@ describe("patch", () => {
         containers: [{ name: "sidecar", image: "busybox:1.37" }],
       },
     };
-    const res = expectStatus(await c.request("PATCH", `${PODS}/smp`, { body: patch, headers: SMP }), 200).json;
+    const res = expectStatus(
+      await c.request("PATCH", `${PODS}/smp`, { body: patch, headers: SMP }),
+      200,
+    ).json;
     expect(res.metadata.labels).toEqual({ app: "web", tier: "frontend" });
     expect(res.spec.containers.map((x: any) => x.name)).toEqual(["web", "sidecar"]);
     expect(res.spec.containers[0]).toEqual(pod.spec.containers[0]);
@@ -270,7 +273,11 @@ describe("patch", () => {
     const pod = await create(c, PODS, podBody("status-patch"));
     const res = expectStatus(
       await c.request("PATCH", `${PODS}/status-patch/status`, {
-        body: { metadata: { labels: { sneaky: "1" } }, spec: { nodeName: "n1" }, status: { phase: "Running" } },
+        body: {
+          metadata: { labels: { sneaky: "1" } },
+          spec: { nodeName: "n1" },
+          status: { phase: "Running" },
+        },
       }),
       200,
     ).json;

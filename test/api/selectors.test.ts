@@ -123,7 +123,10 @@ describe("selectors and pagination", () => {
   it("refuses bad selectors on a watch with 400 before streaming, as upstream's handler does", async () => {
     // Upstream parses and converts selectors in the list/watch handler and answers 400 before any
     // watch starts; only errors after that (such as 410 Expired) arrive as ERROR events.
-    const field = await c.request("GET", `${PODS}?watch=1&fieldSelector=${encodeURIComponent("spec.unknown=x")}`);
+    const field = await c.request(
+      "GET",
+      `${PODS}?watch=1&fieldSelector=${encodeURIComponent("spec.unknown=x")}`,
+    );
     expectFailure(field, 400, "BadRequest");
     const label = await c.request("GET", `${PODS}?watch=1&labelSelector=${encodeURIComponent("app in (x")}`);
     expectFailure(label, 400, "BadRequest");

@@ -2,6 +2,7 @@
 // bookmarks, 410 Gone for compacted revisions and resumption across a server restart.
 
 import { rmSync } from "node:fs";
+import https from "node:https";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, startTestCluster, type TestCluster, tempDir } from "../harness.ts";
 import { create, createNamespace, expectStatus, get, mergePatch, podBody } from "./helpers.ts";
@@ -16,6 +17,40 @@ function summary(events: any[]): [string, string][] {
 /** Waits until an event for `name` of `type` has arrived. */
 async function seen(w: Watch, type: string, name: string): Promise<void> {
   await eventually(() => w.events.some((e) => e.type === type && e.object.metadata?.name === name));
+}
+
+const TABLE_ACCEPT =
+  "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+
+/** A watch with kubectl's Accept header (the harness's watch sends none). */
+function tableWatch(c: TestCluster, path: string): Watch {
+  const url = new URL(c.server.url);
+  const events: any[] = [];
+  let done!: () => void;
+  const closed = new Promise<void>((r) => {
+    done = r;
+  });
+  const req = https.request({
+    host: url.hostname,
+    port: url.port,
+    path,
+    ca: c.server.caPem,
+    headers: { authorization: `Bearer ${c.server.token}`, accept: TABLE_ACCEPT },
+  });
+  req.on("response", (res) => {
+    let buf = "";
+    res.on("data", (d) => {
+      buf += d;
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        events.push(JSON.parse(buf.slice(0, nl)));
+        buf = buf.slice(nl + 1);
+      }
+    });
+    res.on("close", done);
+  });
+  req.on("error", done);
+  req.end();
+  return { events, close: () => req.destroy(), closed };
 }
 
 describe("watch", () => {
@@ -154,7 +189,10 @@ describe("watch", () => {
     await createNamespace(c, "w");
     const pods = "/api/v1/namespaces/w/pods";
     const rv = (await get(c, pods)).metadata.resourceVersion;
-    const w = watch(c, `${pods}?watch=1&resourceVersion=${rv}&fieldSelector=${encodeURIComponent("status.phase=Running")}`);
+    const w = watch(
+      c,
+      `${pods}?watch=1&resourceVersion=${rv}&fieldSelector=${encodeURIComponent("status.phase=Running")}`,
+    );
     await create(c, pods, podBody("p"));
     await create(c, pods, podBody("q"));
     await mergePatch(c, `${pods}/p/status`, { status: { phase: "Running" } });
@@ -191,7 +229,9 @@ describe("watch", () => {
     expect(bookmark.kind).toBe("Pod");
     expect(bookmark.apiVersion).toBe("v1");
     expect(bookmark.metadata.annotations).toEqual({ "k8s.io/initial-events-end": "true" });
-    expect(Number(bookmark.metadata.resourceVersion)).toBeGreaterThanOrEqual(Number(y.metadata.resourceVersion));
+    expect(Number(bookmark.metadata.resourceVersion)).toBeGreaterThanOrEqual(
+      Number(y.metadata.resourceVersion),
+    );
 
     await create(c, pods, podBody("z"));
     await seen(w, "ADDED", "z");
@@ -211,7 +251,12 @@ describe("watch", () => {
     await w.closed;
     expect(w.events).toHaveLength(1);
     expect(w.events[0].type).toBe("ERROR");
-    expect(w.events[0].object).toMatchObject({ kind: "Status", status: "Failure", code: 410, reason: "Expired" });
+    expect(w.events[0].object).toMatchObject({
+      kind: "Status",
+      status: "Failure",
+      code: 410,
+      reason: "Expired",
+    });
     expect(w.events[0].object.message).toMatch(/too old resource version/);
 
     // A recent resourceVersion still resumes.
@@ -235,6 +280,7 @@ describe("watch", () => {
     const first = await startTestCluster({ dataDir, controllers: false });
     let rv: string;
     let token: string;
+    let listBefore: any;
     try {
       token = first.server.token;
       await createNamespace(first, "w");
@@ -245,6 +291,7 @@ describe("watch", () => {
       await mergePatch(first, `${pods}/old`, { metadata: { labels: { v: "2" } } });
       await create(first, pods, podBody("missed-2"));
       expectStatus(await first.request("DELETE", `${pods}/missed-1`), 200);
+      listBefore = await get(first, pods);
     } finally {
       await first.close();
     }
@@ -252,8 +299,8 @@ describe("watch", () => {
     const second = await cluster({ dataDir });
     expect(second.server.token).toBe(token);
     const pods = "/api/v1/namespaces/w/pods";
-    const old = await get(second, `${pods}/old`);
-    expect(old.metadata.labels).toEqual({ v: "2" });
+    // The same objects with the same resourceVersions.
+    expect(await get(second, pods)).toEqual(listBefore);
     const w = watch(second, `${pods}?watch=1&resourceVersion=${rv}`);
     await seen(w, "DELETED", "missed-1");
     await create(second, pods, podBody("live"));
@@ -267,6 +314,28 @@ describe("watch", () => {
     ]);
     // Revisions keep increasing across the restart.
     const live = w.events[4].object;
-    expect(Number(live.metadata.resourceVersion)).toBeGreaterThan(Number(w.events[3].object.metadata.resourceVersion));
+    expect(Number(live.metadata.resourceVersion)).toBeGreaterThan(
+      Number(w.events[3].object.metadata.resourceVersion),
+    );
+  });
+
+  it("streams Table rows for kubectl get -w", async () => {
+    const c = await cluster();
+    await createNamespace(c, "w");
+    const pods = "/api/v1/namespaces/w/pods";
+    await create(c, pods, podBody("existing"));
+    const w = tableWatch(c, `${pods}?watch=1`);
+    watches.push(w);
+    await eventually(() => w.events.length >= 1);
+    await mergePatch(c, `${pods}/existing/status`, { status: { phase: "Running" } });
+    await eventually(() => w.events.length >= 2);
+    expect(w.events.map((e) => e.type)).toEqual(["ADDED", "MODIFIED"]);
+    for (const e of w.events) {
+      expect(e.object).toMatchObject({ kind: "Table", apiVersion: "meta.k8s.io/v1" });
+      expect(e.object.rows).toHaveLength(1);
+      expect(e.object.rows[0].cells[0]).toBe("existing");
+    }
+    expect(w.events[0].object.rows[0].cells[2]).toBe("Pending");
+    expect(w.events[1].object.rows[0].cells[2]).toBe("Running");
   });
 });
