@@ -68,6 +68,8 @@ const MAX_CONFLICT_RETRIES = 8;
 /** Pseudo-subresource for mutate(): the change function returns the whole object. */
 const RAW = "\u0000raw";
 const NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789";
+/** Namespaces the NamespaceLifecycle admission plugin refuses to delete. */
+const IMMORTAL_NAMESPACES = new Set(["default", "kube-system", "kube-public"]);
 
 /** What a pod's graceful deletion needs to decide; other kinds delete at once. */
 function graceSeconds(spec: KindSpec, obj: KubeObject, requested: number | undefined): number {
@@ -276,6 +278,11 @@ export class Resources {
         );
       }
       let obj = this.checkBody(spec, patched, namespace);
+      if (obj.metadata.name !== name) {
+        throw errors.badRequest(
+          `the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`,
+        );
+      }
       const wanted = obj.metadata.resourceVersion;
       if (wanted && wanted !== current.metadata.resourceVersion) {
         throw errors.conflict(spec.resource, spec.group, name, conflictModified);
@@ -308,6 +315,9 @@ export class Resources {
     opts: DeleteOptions = {},
   ): Promise<KubeObject> {
     const internal = this.storageSpec(spec);
+    if (spec.group === "" && spec.resource === "namespaces" && IMMORTAL_NAMESPACES.has(name)) {
+      throw errors.forbidden("namespaces", "", name, "this namespace may not be deleted");
+    }
     const key = storageKey(internal, namespace, name);
     for (let attempt = 0; ; attempt++) {
       const stored = await this.store.get(key);
@@ -411,6 +421,14 @@ export class Resources {
       () => {},
     );
     return () => stop();
+  }
+
+  /** Validates watch parameters up front, so bad ones get a 400 before any streaming starts. */
+  checkWatchOptions(spec: KindSpec, opts: WatchOptions): void {
+    this.matcher(spec, opts.labelSelector, opts.fieldSelector);
+    const rv = opts.resourceVersion;
+    if (rv !== undefined && rv !== "" && !/^\d+$/.test(rv))
+      throw errors.badRequest(`invalid resource version: ${rv}`);
   }
 
   bookmark(spec: KindSpec, resourceVersion: string, annotations?: Record<string, string>): KubeObject {
@@ -544,7 +562,11 @@ export class Resources {
       const stored = await this.store.get(key);
       if (!stored) throw errors.notFound(spec.resource, spec.group, name);
       const current = stored.object;
-      const next = this.mergeUpdate(internal, current, desired(current), opts.subresource);
+      const wanted = desired(current);
+      // Every full body is defaulted, as upstream's decoder does (kubectl replace of a minimal
+      // manifest); status and server-owned fields then come back from the stored object.
+      if (!opts.subresource) internal.defaults?.(wanted);
+      const next = this.mergeUpdate(internal, current, wanted, opts.subresource);
       const problems = [...internal.validate(next), ...(internal.validateUpdate?.(next, current) ?? [])];
       if (problems.length) throw this.invalid(spec, next, problems);
       if (withoutVersion(next) === withoutVersion(current)) return this.external(spec, current);

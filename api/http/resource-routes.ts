@@ -165,20 +165,16 @@ function handleWatch(c: Context, t: Target, resources: Resources): Response {
     return `{"type":"${ev.type}","object":${ev.json ?? JSON.stringify(ev.object)}}\n`;
   };
   const timeout = query(c, "timeoutSeconds");
+  const options = {
+    labelSelector: query(c, "labelSelector"),
+    fieldSelector: query(c, "fieldSelector"),
+    resourceVersion: query(c, "resourceVersion"),
+    sendInitialEvents: boolParam(c, "sendInitialEvents"),
+  };
+  resources.checkWatchOptions(t.spec, options);
   return streamWatch(c.req.raw, {
     encode,
-    start: (push) =>
-      resources.watch(
-        t.spec,
-        t.namespace,
-        {
-          labelSelector: query(c, "labelSelector"),
-          fieldSelector: query(c, "fieldSelector"),
-          resourceVersion: query(c, "resourceVersion"),
-          sendInitialEvents: boolParam(c, "sendInitialEvents"),
-        },
-        push,
-      ),
+    start: (push) => resources.watch(t.spec, t.namespace, options, push),
     bookmark: boolParam(c, "allowWatchBookmarks")
       ? () => resources.bookmark(t.spec, String(resources.store.revision()))
       : undefined,
@@ -218,6 +214,7 @@ export async function handleResource(
   if (t.subresource) {
     const name = t.name!;
     if (t.subresource === "status") {
+      if (!spec.subresources?.includes("status")) throw errors.pathNotFound();
       if (method === "GET") return send(c, spec, await resources.get(spec, t.namespace, name));
       if (method === "PUT") {
         const body = await readObject(c.req.raw);
@@ -245,6 +242,9 @@ export async function handleResource(
     return handler.handle(c, { ...t, name }, resources);
   }
   if (t.name === undefined) {
+    // Across all namespaces a namespaced kind is read-only (list and watch), as upstream.
+    if (spec.namespaced && t.namespace === undefined && method !== "GET")
+      throw errors.methodNotAllowed(method);
     if (method === "GET")
       return boolParam(c, "watch") ? handleWatch(c, t, resources) : handleList(c, t, resources);
     if (method === "POST") {

@@ -246,7 +246,7 @@ describe("controllers", () => {
 
   describe("node lifecycle", () => {
     it("marks a silent node Unknown and unreachable, evicts its pods, and recovers when it reports again", async () => {
-      const c = await cluster({ nodeMonitorGracePeriodMs: 2000, podEvictionTimeoutSeconds: 1 });
+      const c = await cluster({ nodeMonitorGracePeriodMs: 3000, podEvictionTimeoutSeconds: 1 });
       await registerNode(c, "quiet");
       await registerNode(c, "steady");
       const quietBeat = heartbeat(c, "quiet");
