@@ -1,7 +1,7 @@
 // The control-plane process: store + resource layer + HTTP/WebSocket + controllers, started and
 // stopped as one unit. `kemu api` runs this in the foreground; tests start it in-process.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -44,6 +44,11 @@ export interface ApiServerOptions {
   /** Run controllers (scheduler, IPAM, lifecycle, namespace, pod GC); default true. */
   controllers?: boolean;
   podLogs?: PodLogSource;
+  /**
+   * Also serve on this Unix socket path. Unix sockets are not bound to a network namespace, so a
+   * forwarder in another namespace (the host's loopback, in local mode) can reach the API.
+   */
+  unixSocket?: string;
   /** Extra names/addresses for the serving certificate (e.g. an underlay address). */
   tlsNames?: string[];
   /** Used in messages and the kubeconfig's names. */
@@ -118,6 +123,22 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     if (!events.handleUpgrade(req, socket, head)) socket.destroy();
   });
   const address = await listen(server, opts.port ?? DEFAULT_PORT, host);
+  let unixServer: Server | undefined;
+  if (opts.unixSocket) {
+    rmSync(opts.unixSocket, { force: true });
+    unixServer = createAdaptorServer({
+      fetch: app.fetch,
+      createServer,
+      serverOptions: { key: tls.keyPem, cert: tls.certPem },
+    }) as unknown as Server;
+    unixServer.on("upgrade", (req, socket, head) => {
+      if (!events.handleUpgrade(req, socket, head)) socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      unixServer!.once("error", reject);
+      unixServer!.listen(opts.unixSocket, () => resolve());
+    });
+  }
   serverAddress = `${host}:${address.port}`;
   const urlHost = host.includes(":") ? `[${host}]` : host;
   const url = `https://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${address.port}`;
@@ -160,10 +181,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       await recorder.flush();
       await schedulerRecorder.flush();
       events.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      for (const srv of [server, unixServer]) {
+        if (!srv) continue;
+        await new Promise<void>((resolve) => {
+          srv.close(() => resolve());
+          srv.closeAllConnections();
+        });
+      }
       store.close();
     },
   };

@@ -19,6 +19,8 @@ Flags:
   --node-monitor-grace-period D  lease age after which a node turns NotReady (default 40s)
   --pod-eviction-timeout D       how long pods tolerate an unreachable node (default 5m)
   --event-ttl D                  how long Events are kept (default 1h)
+  --unix-socket PATH             also serve on this Unix socket (local clusters forward to it)
+  --tls-name NAME                extra name or address for the serving certificate (repeatable)
   -h, --help                     show this help
 `;
 
@@ -31,6 +33,8 @@ const flags = {
   "node-monitor-grace-period": { type: "string" },
   "pod-eviction-timeout": { type: "string" },
   "event-ttl": { type: "string" },
+  "unix-socket": { type: "string" },
+  "tls-name": { type: "string", multiple: true },
 } as const;
 
 export async function apiCommand(argv: string[]): Promise<void> {
@@ -63,6 +67,8 @@ export async function apiCommand(argv: string[]): Promise<void> {
     ),
     podEvictionTimeoutSeconds: evictionMs === undefined ? undefined : Math.round(evictionMs / 1000),
     eventTtlMs: durationFlag("api", "event-ttl", values["event-ttl"]),
+    unixSocket: values["unix-socket"] as string | undefined,
+    tlsNames: values["tls-name"] as string[] | undefined,
   });
   process.stdout.write(`kemu api listening on ${server.url}\nkubeconfig: ${server.kubeconfigPath}\n`);
   await new Promise<void>((resolve) => {

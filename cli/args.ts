@@ -14,7 +14,7 @@ export function parseFlags<T extends FlagSpec>(
   command: string,
   argv: string[],
   flags: T,
-): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -22,7 +22,7 @@ export function parseFlags<T extends FlagSpec>(
       strict: true,
       allowPositionals: true,
     });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
+    return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
   } catch (e) {
     throw new UsageError(`kemu ${command}: ${(e as Error).message}\nRun 'kemu ${command} --help' for usage.`);
   }
@@ -31,7 +31,7 @@ export function parseFlags<T extends FlagSpec>(
 export function intFlag(
   command: string,
   name: string,
-  value: string | boolean | undefined,
+  value: string | boolean | string[] | undefined,
   min: number,
   max: number,
 ): number | undefined {
@@ -49,7 +49,7 @@ export function intFlag(
 export function durationFlag(
   command: string,
   name: string,
-  value: string | boolean | undefined,
+  value: string | boolean | string[] | undefined,
 ): number | undefined {
   if (value === undefined) return undefined;
   const m = typeof value === "string" ? /^(\d+)(ms|s|m|h)$/.exec(value) : null;

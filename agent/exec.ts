@@ -1,0 +1,68 @@
+// The one path every kernel-facing command takes (Mininet's cmd(), kindnet's exec wrapper): argv
+// arrays only, never a shell string; optional network namespace; errors carry the command and
+// its stderr so "rejected" failures read clearly.
+
+import { execFile } from "node:child_process";
+
+export interface RunOptions {
+  /** Run inside this named network namespace (`ip netns exec NAME ...`). */
+  netns?: string;
+  /** Written to the command's stdin. */
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** Resolve instead of throwing on a nonzero exit. */
+  allowFail?: boolean;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class ExecError extends Error {
+  readonly argv: string[];
+  readonly code: number;
+  readonly stderr: string;
+  constructor(argv: string[], code: number, stderr: string) {
+    super(`${argv.join(" ")}: exit ${code}: ${stderr.trim() || "(no output)"}`);
+    this.argv = argv;
+    this.code = code;
+    this.stderr = stderr;
+  }
+}
+
+/** argv prefixed so it runs inside a named network namespace. */
+export function inNetns(netns: string | undefined, argv: string[]): string[] {
+  return netns ? ["ip", "netns", "exec", netns, ...argv] : argv;
+}
+
+export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const full = inNetns(opts.netns, argv);
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      full[0],
+      full.slice(1),
+      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as any).code === "number" ? (err as any).code : 1) : 0;
+        if (err && !opts.allowFail) reject(new ExecError(full, code, stderr || err.message));
+        else resolve({ code, stdout, stderr });
+      },
+    );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Runs a command whose stdout is JSON (`ip -j ...`) and parses it; empty output is []. */
+export async function runJson<T>(argv: string[], opts: RunOptions = {}): Promise<T> {
+  const { stdout } = await run(argv, opts);
+  return (stdout.trim() ? JSON.parse(stdout) : []) as T;
+}
+
+/** Applies many `ip` commands in one process (`ip -batch -`), as one kernel round of writes. */
+export async function ipBatch(lines: string[], opts: RunOptions = {}): Promise<void> {
+  if (lines.length === 0) return;
+  await run(["ip", "-batch", "-"], { ...opts, input: `${lines.join("\n")}\n` });
+}
