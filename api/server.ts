@@ -19,7 +19,8 @@ import { SchedulerController } from "./controllers/scheduler.ts";
 import { loadOrCreateToken, writeKubeconfig } from "./credentials.ts";
 import { ApiError } from "./errors.ts";
 import { finalizeSubresource } from "./namespace-subresources.ts";
-import { bindingSubresource, logSubresource, type PodLogSource } from "./pod-subresources.ts";
+import { NodeProxy } from "./node-proxy.ts";
+import { bindingSubresource, logSubresource } from "./pod-subresources.ts";
 import { Registry } from "./registry.ts";
 import { Resources } from "./resources.ts";
 import { SqliteStore } from "./store/sqlite-store.ts";
@@ -43,7 +44,6 @@ export interface ApiServerOptions {
   eventTtlMs?: number;
   /** Run controllers (scheduler, IPAM, lifecycle, namespace, pod GC); default true. */
   controllers?: boolean;
-  podLogs?: PodLogSource;
   /**
    * Also serve on this Unix socket path. Unix sockets are not bound to a network namespace, so a
    * forwarder in another namespace (the host's loopback, in local mode) can reach the API.
@@ -100,6 +100,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const token = loadOrCreateToken(opts.dataDir);
   await ensureNamespaces(resources, registry);
 
+  const nodeProxy = new NodeProxy(resources, registry, token);
   const host = opts.host ?? "127.0.0.1";
   let serverAddress = `${host}:${opts.port ?? DEFAULT_PORT}`;
   const app = createApp({
@@ -109,7 +110,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     get serverAddress() {
       return serverAddress;
     },
-    subresources: [bindingSubresource, logSubresource(opts.podLogs), finalizeSubresource],
+    subresources: [
+      bindingSubresource,
+      logSubresource((pod, query) => nodeProxy.logs(pod, query)),
+      finalizeSubresource,
+    ],
   });
   const events = new EventsSocket(resources, registry, token);
   const tls = await servingCert(opts.dataDir, servingNames(host, opts.tlsNames));
@@ -120,7 +125,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }) as unknown as Server;
   server.keepAliveTimeout = 65_000;
   server.on("upgrade", (req, socket, head) => {
-    if (!events.handleUpgrade(req, socket, head)) socket.destroy();
+    if (!events.handleUpgrade(req, socket, head) && !nodeProxy.handleUpgrade(req, socket, head))
+      socket.destroy();
   });
   const address = await listen(server, opts.port ?? DEFAULT_PORT, host);
   let unixServer: Server | undefined;
@@ -132,7 +138,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       serverOptions: { key: tls.keyPem, cert: tls.certPem },
     }) as unknown as Server;
     unixServer.on("upgrade", (req, socket, head) => {
-      if (!events.handleUpgrade(req, socket, head)) socket.destroy();
+      if (!events.handleUpgrade(req, socket, head) && !nodeProxy.handleUpgrade(req, socket, head))
+        socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
       unixServer!.once("error", reject);
@@ -181,6 +188,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       await recorder.flush();
       await schedulerRecorder.flush();
       events.close();
+      nodeProxy.close();
       for (const srv of [server, unixServer]) {
         if (!srv) continue;
         await new Promise<void>((resolve) => {

@@ -1,5 +1,6 @@
 // The `kemu` command: dispatches to subcommands, each with its own --help.
 
+import { agentCommand } from "./agent-command.ts";
 import { apiCommand } from "./api-command.ts";
 import { UsageError } from "./args.ts";
 
@@ -9,12 +10,14 @@ Usage: kemu <command> [flags]
 
 Commands:
   api       run the control plane (Kubernetes API server + controllers) in the foreground
+  agent     run a node agent in the foreground (inside the node's network namespace)
 
 Run 'kemu <command> --help' for a command's flags.
 `;
 
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   api: apiCommand,
+  agent: agentCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -976,7 +976,7 @@ export function createPodKind(opts: PodKindOptions = {}): KindSpec<Pod> {
     namespaced: true,
     shortNames: ["po"],
     categories: ["all"],
-    subresources: ["status", "binding", "log"],
+    subresources: ["status", "binding", "log", "exec"],
     defaults: (pod) => defaultPod(pod, tolerationSeconds),
     validate: validatePod,
     validateUpdate: validatePodUpdate,

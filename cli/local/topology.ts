@@ -1,0 +1,126 @@
+// Builds the plan's namespaces and links (Mininet's net.py to plan.ts's topo), and removes a
+// cluster's namespaces again. One `ip -batch` per namespace: the host's creates the namespaces,
+// the underlay's builds the bridge and every veth (each node end is created straight inside its
+// node namespace, so no link ever appears in the host's), each node's addresses its eth0.
+
+import { ipBatch, run, runJson } from "../../agent/exec.ts";
+import { type ClusterPlan, clusterOfUnderlayNetns, planNamespaces, underlayIndexOf } from "./plan.ts";
+
+export interface TopologyCommands {
+  /** Run in the host namespace. */
+  host: string[];
+  /** Run in the underlay namespace. */
+  underlay: string[];
+  /** Run in each node's namespace. */
+  nodes: { netns: string; lines: string[] }[];
+}
+
+/** The `ip -batch` lines that build the plan's topology, per namespace (pure). */
+export function topologyCommands(plan: ClusterPlan): TopologyCommands {
+  const u = plan.underlay;
+  const underlay = [
+    "link set lo up",
+    // No STP and no forwarding delay: ports forward as soon as they are up.
+    `link add ${u.bridge} mtu ${u.mtu} type bridge stp_state 0 forward_delay 0`,
+    `addr add ${u.address}/${u.prefixLength} dev ${u.bridge}`,
+  ];
+  for (const n of plan.nodes) {
+    underlay.push(
+      `link add ${n.bridgePort} mtu ${u.mtu} type veth peer name ${n.interface} mtu ${u.mtu} netns ${n.netns}`,
+      `link set ${n.bridgePort} master ${u.bridge} up`,
+    );
+  }
+  underlay.push(`link set ${u.bridge} up`);
+  return {
+    host: planNamespaces(plan).map((ns) => `netns add ${ns}`),
+    underlay,
+    nodes: plan.nodes.map((n) => ({
+      netns: n.netns,
+      lines: [
+        "link set lo up",
+        `addr add ${n.address}/${n.prefixLength} dev ${n.interface}`,
+        `link set ${n.interface} up`,
+      ],
+    })),
+  };
+}
+
+/** Creates the plan's namespaces, bridge and veths; on failure removes whatever it made. */
+export async function createTopology(plan: ClusterPlan): Promise<void> {
+  const cmds = topologyCommands(plan);
+  const existing = new Set(await listNetns());
+  const clash = planNamespaces(plan).filter((ns) => existing.has(ns));
+  if (clash.length)
+    throw new Error(`namespaces already exist: ${clash.join(", ")} (run 'kemu down --name ${plan.name}')`);
+  try {
+    await ipBatch(cmds.host);
+    await ipBatch(cmds.underlay, { netns: plan.underlay.netns });
+    await Promise.all(cmds.nodes.map((n) => ipBatch(n.lines, { netns: n.netns })));
+  } catch (e) {
+    await removeNamespaces(planNamespaces(plan));
+    throw e;
+  }
+}
+
+/** Names from `ip netns list`. */
+export async function listNetns(): Promise<string[]> {
+  const list = await runJson<{ name: string }[] | null>(["ip", "-j", "netns", "list"]);
+  return (list ?? []).map((e) => e.name);
+}
+
+/** Pids of the processes whose network namespace is `netns`. */
+export async function netnsPids(netns: string): Promise<number[]> {
+  const { stdout } = await run(["ip", "netns", "pids", netns], { allowFail: true });
+  return stdout
+    .split(/\s+/)
+    .filter((s) => /^\d+$/.test(s))
+    .map(Number);
+}
+
+/**
+ * Removes namespaces the way `kemu down` must: SIGKILL every process still inside (a namespace
+ * outlives its mount while a process holds it, and so do its links), wait for them to go, then
+ * delete. Missing namespaces are fine: removal is idempotent.
+ */
+export async function removeNamespaces(names: readonly string[], timeoutMs = 5000): Promise<void> {
+  if (names.length === 0) return;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pids = (await Promise.all(names.map(netnsPids))).flat();
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`processes ${pids.join(", ")} survived SIGKILL in namespaces ${names.join(", ")}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const present = new Set(await listNetns());
+  const lines = names.filter((n) => present.has(n)).map((n) => `netns del ${n}`);
+  if (lines.length) await run(["ip", "-force", "-batch", "-"], { input: `${lines.join("\n")}\n` });
+  const left = (await listNetns()).filter((n) => names.includes(n));
+  if (left.length) throw new Error(`could not delete namespaces ${left.join(", ")}`);
+}
+
+/** Underlay indexes in use on this machine: each `kemu-*-net` namespace's bridge addresses. */
+export async function usedUnderlayIndexes(): Promise<{ cluster: string; index: number }[]> {
+  const used: { cluster: string; index: number }[] = [];
+  for (const ns of await listNetns()) {
+    const cluster = clusterOfUnderlayNetns(ns);
+    if (!cluster) continue;
+    const links = await runJson<{ addr_info?: { family: string; local: string }[] }[]>(
+      ["ip", "-j", "-n", ns, "addr", "show"],
+      { allowFail: true },
+    ).catch(() => []);
+    for (const l of links) {
+      for (const a of l.addr_info ?? []) {
+        const index = a.family === "inet" ? underlayIndexOf(a.local) : undefined;
+        if (index !== undefined) used.push({ cluster, index });
+      }
+    }
+  }
+  return used;
+}
