@@ -101,7 +101,8 @@ export class KubeletServer {
         : previous
           ? `previous terminated container "${container}" in pod "${pod}" not found`
           : `container "${container}" in pod "${pod}" is waiting to start: ContainerCreating`;
-      return text(res, 400, why);
+      text(res, 400, why);
+      return;
     }
     const tailLines = q.has("tailLines") ? Number(q.get("tailLines")) : undefined;
     res.writeHead(200, { "content-type": "text/plain", "transfer-encoding": "chunked" });
@@ -158,15 +159,21 @@ export class KubeletServer {
       return;
     }
     // Enter every namespace of the container's PID 1; a pseudo-terminal when asked for one.
-    const enter = ["nsenter", "-t", String(pid), "-n", "-m", "-u", "-i", "-p", "--"];
+    const enter = ["/usr/bin/nsenter", "-t", String(pid), "-n", "-m", "-u", "-i", "-p", "--"];
     const argv = tty
-      ? [...enter, "python3", "-c", "import pty,sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)", ...command]
+      ? [
+          ...enter,
+          "/usr/bin/python3",
+          "-c",
+          "import pty,sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)",
+          ...command,
+        ]
       : [...enter, ...command];
     let child: ChildProcess;
     try {
       child = spawn(argv[0], argv.slice(1), {
         stdio: ["pipe", "pipe", "pipe"],
-        env: { PATH: process.env.PATH, TERM: "xterm" },
+        env: { ...containerEnvironment(pid), ...(tty ? { TERM: "xterm" } : {}) },
       });
     } catch (e) {
       finish({ status: "Failure", message: (e as Error).message, code: 500 });
@@ -196,4 +203,20 @@ export class KubeletServer {
       if (child.exitCode === null) child.kill("SIGKILL");
     });
   }
+}
+
+/**
+ * The environment of the container's main process: exec'd commands see the container's variables
+ * (its PATH finds the image's programs), as they do under a real container runtime.
+ */
+function containerEnvironment(pid: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  try {
+    for (const entry of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
+      const eq = entry.indexOf("=");
+      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+  } catch {}
+  env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  return env;
 }

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-have() { command -v "$1" >/dev/null 2>&1; }
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
 # command -> Debian package that provides it
 while read -r cmd pkg; do
   have "$cmd" || need_apt+=("$pkg")
@@ -15,6 +15,19 @@ node nodejs
 npm npm
 kubectl kubernetes-client
 ip iproute2
+bridge iproute2
+iptables iptables
+nft nftables
+tcpdump tcpdump
+conntrack conntrack
+busybox busybox
+nginx nginx-light
+gcc gcc
+python3 python3
+nsenter util-linux
+ping iputils-ping
+mn mininet
+/usr/lib/cni/bridge containernetworking-plugins
 LIST
 
 if ((${#need_apt[@]})); then
@@ -25,10 +38,16 @@ if ((${#need_apt[@]})); then
   echo "setup: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
 # npm ci when node_modules is missing or older than the lockfile.
 if [ ! -x node_modules/node/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
+fi
+
+# The programs behind kemu's image catalog (agnhost in C, busybox applet links).
+if [ ! -x build/images/agnhost ] || [ agent/images/agnhost.c -nt build/images/agnhost ]; then
+  agent/images/build.sh build/images
 fi

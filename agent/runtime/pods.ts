@@ -45,6 +45,8 @@ export class PodWorker {
   private readonly lastStatus = new Map<string, string>();
   private readonly busy = new Set<string>();
   private readonly again = new Set<string>();
+  /** Sandboxes adopted after a restart whose network has not been CNI-CHECKed yet. */
+  private readonly unchecked = new Set<string>();
   private timer?: NodeJS.Timeout;
 
   constructor(opts: PodWorkerOptions) {
@@ -62,6 +64,7 @@ export class PodWorker {
       try {
         const rec = JSON.parse(readFileSync(join(this.podsDir, uid, "record.json"), "utf8")) as PodRecord;
         this.records.set(rec.uid, rec);
+        if (rec.sandboxReady) this.unchecked.add(rec.uid);
       } catch {}
     }
   }
@@ -113,8 +116,14 @@ export class PodWorker {
     return join(this.podsDir, uid);
   }
 
+  private readonly saved = new Map<string, string>();
+
+  /** Persists the record when it changed (the tick runs every 500 ms for every pod). */
   private save(rec: PodRecord): void {
-    writeFileSync(join(this.dir(rec.uid), "record.json"), JSON.stringify(rec));
+    const text = JSON.stringify(rec);
+    if (this.saved.get(rec.uid) === text) return;
+    writeFileSync(join(this.dir(rec.uid), "record.json"), text);
+    this.saved.set(rec.uid, text);
   }
 
   private async sync(uid: string): Promise<void> {
@@ -131,6 +140,7 @@ export class PodWorker {
       mkdirSync(join(this.dir(uid), "logs"), { recursive: true });
       this.save(rec);
     }
+    if (rec.sandboxReady && this.unchecked.delete(uid)) await this.checkSandbox(pod, rec);
     if (!rec.sandboxReady) {
       if ((rec.sandboxRetryAt ?? 0) > Date.now()) return this.report(pod, rec);
       await this.createSandbox(pod, rec);
@@ -211,6 +221,47 @@ export class PodWorker {
         `Failed to create pod sandbox: plugin type="bridge" failed (add): ${msg}`,
       );
       await this.o.cni.del(this.cniPod(rec, pod)).catch(() => {});
+    }
+    this.save(rec);
+  }
+
+  /**
+   * CNI CHECK of an adopted sandbox. When its network is broken (or gone), kubelet's answer
+   * applies: the sandbox is killed and re-created, and its containers start again.
+   */
+  private async checkSandbox(pod: Pod, rec: PodRecord): Promise<void> {
+    try {
+      await this.o.cni.check(this.cniPod(rec, pod));
+      return;
+    } catch (e) {
+      this.o.events.emit(
+        pod,
+        "Normal",
+        "SandboxChanged",
+        `Pod sandbox changed, it will be killed and re-created. (CNI CHECK: ${(e as Error).message})`,
+      );
+    }
+    for (const c of rec.containers) {
+      if (c.state === "running") signal(targetPid(c.shimPid!) ?? c.shimPid, "SIGKILL");
+    }
+    await this.removeSandbox(rec, pod);
+    rec.sandboxReady = false;
+    rec.podIP = undefined;
+    // The containers start again in the new sandbox at once, as kubelet does, each one restart on.
+    for (const c of rec.containers) {
+      if (c.state !== "running") continue;
+      c.lastTerminated = {
+        exitCode: 137,
+        reason: "Error",
+        startedAt: c.startedAt,
+        finishedAt: rfc3339(new Date()),
+      };
+      c.restartCount++;
+      c.id = `${rec.uid.slice(0, 8)}-${c.name}-${c.restartCount}`;
+      c.state = "waiting";
+      c.waiting = { reason: "ContainerCreating" };
+      c.nextStartAt = undefined;
+      c.shimPid = undefined;
     }
     this.save(rec);
   }
@@ -375,6 +426,7 @@ export class PodWorker {
     await this.removeSandbox(rec, pod);
     this.records.delete(rec.uid);
     this.lastStatus.delete(rec.uid);
+    this.saved.delete(rec.uid);
     rmSync(this.dir(rec.uid), { recursive: true, force: true });
     if (pod) await this.confirmDeletion(pod);
   }

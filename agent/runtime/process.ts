@@ -18,6 +18,11 @@ const SHIM = '"$@"; echo $? > "$KEMU_EXIT_FILE"';
 const INIT =
   'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf && hostname "$3" && shift 3 && exec "$@"';
 
+/** GNU env: sets the listed variables, then execvp's the command with the new PATH. */
+const ENV = "/usr/bin/env";
+/** What the shim chain itself runs on. */
+const NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 export interface StartSpec {
   netns: string;
   hostname: string;
@@ -59,6 +64,11 @@ export function containerArgv(spec: StartSpec): string[] {
     spec.hostsFile,
     spec.resolvFile,
     spec.hostname,
+    // The container's own environment (its PATH included) applies to its command only; the
+    // chain above runs on the node's PATH so `ip`, `unshare` and `mount` are the node's tools.
+    ENV,
+    "-i",
+    ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
     ...spec.argv,
   ];
 }
@@ -71,11 +81,11 @@ export function startContainer(spec: StartSpec): number {
     const child = spawn(argv[0], argv.slice(1), {
       detached: true,
       stdio: ["ignore", out, out],
-      env: { ...spec.env, KEMU_EXIT_FILE: spec.exitFile },
+      env: { PATH: NODE_PATH, KEMU_EXIT_FILE: spec.exitFile },
       cwd: spec.cwd ?? "/",
     });
     child.unref();
-    if (!child.pid) throw new Error(`could not start ${argv.slice(27).join(" ")}`);
+    if (!child.pid) throw new Error(`could not start ${spec.argv.join(" ")}`);
     return child.pid;
   } finally {
     closeSync(out);

@@ -10,8 +10,7 @@
 // No namespace gets a default route: nothing can leave the machine.
 
 import { join } from "node:path";
-import { inNetns } from "../../agent/exec.ts";
-import { cidrOverlaps, formatCidr } from "../../emulator/cidr.ts";
+import { cidrOverlaps, formatCidr, parseCidr } from "../../emulator/cidr.ts";
 import { validateNodeIpamConfig } from "../../emulator/node-ipam.ts";
 
 export const OVERLAYS = ["vxlan", "host-gw"] as const;
@@ -44,8 +43,11 @@ export const BRIDGE = "br0";
 export const NODE_INTERFACE = "eth0";
 /** Node I's underlay address is 172.30.K.(NODE_ADDRESS_OFFSET + I). */
 export const NODE_ADDRESS_OFFSET = 10;
-/** Every pod network is split into one /24 per node. */
+/** By default the pod network is split into one /24 per node (as kube-controller-manager does). */
 export const NODE_POD_CIDR_MASK = 24;
+/** The smallest node range still holds a gateway and one pod (/30); the largest a /16. */
+export const MIN_NODE_CIDR_MASK = 16;
+export const MAX_NODE_CIDR_MASK = 30;
 
 export interface ClusterInput {
   name: string;
@@ -54,6 +56,8 @@ export interface ClusterInput {
   podCidr: string;
   /** Absolute path of the cluster's state directory. */
   dataDir: string;
+  /** Prefix length of each node's podCIDR (default 24). */
+  nodeCidrMaskSize?: number;
 }
 
 export interface PlanInput extends ClusterInput {
@@ -100,6 +104,7 @@ export interface ClusterPlan {
   name: string;
   overlay: Overlay;
   podCidr: string;
+  nodeCidrMaskSize: number;
   dataDir: string;
   /** Every namespace the agents make is named with this prefix too; `kemu down` removes them all. */
   netnsPrefix: string;
@@ -154,10 +159,16 @@ export function validateClusterName(name: string): void {
 }
 
 /** Checks the pod network: IPv4, one /24 per node, clear of the underlay. Returns it canonical. */
-export function validatePodCidr(podCidr: string, nodes: number): string {
+export function validatePodCidr(podCidr: string, nodes: number, mask = NODE_POD_CIDR_MASK): string {
+  if (!Number.isInteger(mask) || mask < MIN_NODE_CIDR_MASK || mask > MAX_NODE_CIDR_MASK) {
+    throw new Error(
+      `--node-cidr-mask-size must be an integer from ${MIN_NODE_CIDR_MASK} to ${MAX_NODE_CIDR_MASK}, got ${mask}`,
+    );
+  }
   let valid: ReturnType<typeof validateNodeIpamConfig>;
   try {
-    valid = validateNodeIpamConfig({ clusterCidr: podCidr, nodeCidrMaskSize: NODE_POD_CIDR_MASK });
+    if (parseCidr(podCidr).family !== 4) throw new Error(`${podCidr}: only IPv4 pod networks are supported`);
+    valid = validateNodeIpamConfig({ clusterCidr: podCidr, nodeCidrMaskSize: mask });
   } catch (e) {
     throw new Error(`--pod-cidr: ${(e as Error).message}`);
   }
@@ -165,7 +176,7 @@ export function validatePodCidr(podCidr: string, nodes: number): string {
   if (valid.cluster.family !== 4) throw new Error(`--pod-cidr ${text}: only IPv4 pod networks are supported`);
   if (valid.rangeCount < BigInt(nodes)) {
     throw new Error(
-      `--pod-cidr ${text} holds ${valid.rangeCount} /${NODE_POD_CIDR_MASK} node ranges but ${nodes} nodes need one each`,
+      `--pod-cidr ${text} holds ${valid.rangeCount} /${mask} node ranges but ${nodes} nodes need one each`,
     );
   }
   if (cidrOverlaps(valid.cluster, UNDERLAY_SUPERNET)) {
@@ -183,7 +194,7 @@ export function validateClusterInput(input: ClusterInput): void {
   if (!(OVERLAYS as readonly string[]).includes(input.overlay)) {
     throw new Error(`--overlay must be one of ${OVERLAYS.join(", ")}, got "${input.overlay}"`);
   }
-  validatePodCidr(input.podCidr, input.nodes);
+  validatePodCidr(input.podCidr, input.nodes, input.nodeCidrMaskSize);
   if (!input.dataDir.startsWith("/"))
     throw new Error(`--data-dir must be an absolute path, got "${input.dataDir}"`);
   const socket = apiSocketPath(input.dataDir);
@@ -259,6 +270,16 @@ export function clusterNamespaces(
   return all.filter((ns) => ns.startsWith(prefix) && !nested.some((p) => ns.startsWith(p)));
 }
 
+/**
+ * argv that runs `command` in a named network namespace but in the host's mount namespace.
+ * `ip netns exec` would give the process a private mount namespace, and then the pod namespaces
+ * an agent creates (bind mounts under /run/netns) would live and die with that one agent process:
+ * invisible to the host's `ip netns exec` and gone for the agent that replaces it after a restart.
+ */
+export function inNetnsKeepingMounts(netns: string | undefined, command: string[]): string[] {
+  return netns ? ["nsenter", `--net=/run/netns/${netns}`, "--", ...command] : command;
+}
+
 export function buildPlan(input: PlanInput): ClusterPlan {
   validateClusterInput(input);
   if (
@@ -274,7 +295,8 @@ export function buildPlan(input: PlanInput): ClusterPlan {
     throw new Error(`host port must be an integer from 1 to 65535, got ${input.hostPort}`);
   }
   const { name, dataDir, kemu } = input;
-  const podCidr = validatePodCidr(input.podCidr, input.nodes);
+  const podCidr = validatePodCidr(input.podCidr, input.nodes, input.nodeCidrMaskSize);
+  const nodeCidrMaskSize = input.nodeCidrMaskSize ?? NODE_POD_CIDR_MASK;
   const k = input.underlayIndex;
   const apiAddress = `172.30.${k}.1`;
   const apiUrl = `https://${apiAddress}:${API_PORT}`;
@@ -288,7 +310,7 @@ export function buildPlan(input: PlanInput): ClusterPlan {
   const proc = (procName: string, netns: string | undefined, command: string[]): ProcessPlan => ({
     name: procName,
     ...(netns ? { netns } : {}),
-    argv: inNetns(netns, command),
+    argv: inNetnsKeepingMounts(netns, command),
     log: join(logs, `${procName}.log`),
     env,
   });
@@ -333,6 +355,7 @@ export function buildPlan(input: PlanInput): ClusterPlan {
     name,
     overlay: input.overlay,
     podCidr,
+    nodeCidrMaskSize,
     dataDir,
     netnsPrefix: `kemu-${name}-`,
     underlay: {
@@ -367,6 +390,8 @@ export function buildPlan(input: PlanInput): ClusterPlan {
         apiAddress,
         "--cluster-cidr",
         podCidr,
+        "--node-cidr-mask-size",
+        String(nodeCidrMaskSize),
       ]),
     },
     forward: proc("forward", undefined, [

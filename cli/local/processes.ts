@@ -17,6 +17,7 @@ export interface ProcessRecord {
 export interface Started {
   record: ProcessRecord;
   child: ChildProcess;
+  log: string;
   /** Set once the process exits while we still watch it. */
   exit?: { code: number | null; signal: NodeJS.Signals | null };
 }
@@ -39,6 +40,7 @@ export function spawnDetached(proc: ProcessPlan): Started {
   const started: Started = {
     record: { name: proc.name, pid: child.pid, startTime: processStartTime(child.pid) ?? 0 },
     child,
+    log: proc.log,
   };
   child.once("exit", (code, signal) => {
     started.exit = { code, signal };

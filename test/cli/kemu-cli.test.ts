@@ -24,6 +24,15 @@ describe("kemu command", () => {
     expect(r.stdout).toContain("api");
   });
 
+  it.each(["up", "down", "status", "restart", "agent", "forward", "node", "api"])(
+    "has --help for %s",
+    async (sub) => {
+      const r = await kemu(sub, "--help");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("Usage: kemu");
+    },
+  );
+
   it("has --help for the api subcommand", async () => {
     const r = await kemu("api", "--help");
     expect(r.code).toBe(0);
@@ -37,6 +46,27 @@ describe("kemu command", () => {
     [["api", "--data-dir", "/tmp/x", "--cluster-cidr", "10.0.0.1/8"], "--cluster-cidr"],
     [["api", "--data-dir", "/tmp/x", "--node-monitor-grace-period", "soon"], "must be a duration"],
     [["nope"], 'unknown command "nope"'],
+    [["up", "--nodes", "0"], "--nodes must be an integer between 1 and 50"],
+    [["up", "--nodes", "three"], "--nodes must be an integer"],
+    [["up", "--overlay", "geneve"], '--overlay must be one of vxlan, host-gw, got "geneve"'],
+    [["up", "--pod-cidr", "10.244.0.0/33"], "--pod-cidr"],
+    [["up", "--pod-cidr", "172.30.0.0/16"], "overlaps the node underlay"],
+    [
+      ["up", "--pod-cidr", "10.244.0.0/23", "--nodes", "3"],
+      "holds 2 /24 node ranges but 3 nodes need one each",
+    ],
+    [["up", "--node-cidr-mask-size", "31"], "--node-cidr-mask-size must be an integer between 16 and 30"],
+    [["up", "--name", "Bad_Name"], "must be a DNS-1123 label"],
+    [["up", "--name", "a-very-long-cluster-name-indeed"], "at most 20 are allowed"],
+    [["up", "extra"], 'unexpected argument "extra"'],
+    [["down", "--name", "-x"], "--name"],
+    [["down", "--name", "No"], "must be a DNS-1123 label"],
+    [["node", "exec"], "NODE is required"],
+    [["node", "exec", "node-1"], "no command given"],
+    [["node", "frob"], 'unknown command "frob"'],
+    [["restart"], "name at least one component"],
+    [["agent", "--api", "https://x"], "--token-file is required"],
+    [["forward", "--listen", "nowhere", "--to-unix", "/tmp/s"], "expected HOST:PORT"],
   ])("rejects bad input %j with a clear error", async (args, message) => {
     const r = await kemu(...args);
     expect(r.code).toBe(2);

@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest";
+import {
+  buildPlan,
+  clusterNamespaces,
+  interfaceNames,
+  namesNest,
+  pickUnderlayIndex,
+  planNamespaces,
+  planProcesses,
+  validateClusterInput,
+} from "./plan.ts";
+import { topologyCommands } from "./topology.ts";
+
+const input = {
+  name: "demo",
+  nodes: 3,
+  overlay: "vxlan" as const,
+  podCidr: "10.244.0.0/16",
+  dataDir: "/var/lib/kemu/demo",
+  kemu: "/opt/kemu/bin/kemu",
+  underlayIndex: 7,
+  hostPort: 6443,
+};
+
+describe("cluster plan", () => {
+  it("names every namespace, address and process from the inputs", () => {
+    const plan = buildPlan(input);
+    expect(planNamespaces(plan)).toEqual([
+      "kemu-demo-net",
+      "kemu-demo-node-1",
+      "kemu-demo-node-2",
+      "kemu-demo-node-3",
+    ]);
+    expect(plan.underlay).toMatchObject({ subnet: "172.30.7.0/24", address: "172.30.7.1", bridge: "br0" });
+    expect(plan.nodes.map((n) => n.address)).toEqual(["172.30.7.11", "172.30.7.12", "172.30.7.13"]);
+    expect(plan.api.url).toBe("https://172.30.7.1:6443");
+    expect(plan.api.hostUrl).toBe("https://127.0.0.1:6443");
+    expect(planProcesses(plan).map((p) => p.name)).toEqual([
+      "api",
+      "forward",
+      "agent-node-1",
+      "agent-node-2",
+      "agent-node-3",
+    ]);
+    const agent = plan.nodes[1].agent.argv;
+    expect(agent.slice(0, 4)).toEqual([
+      "nsenter",
+      "--net=/run/netns/kemu-demo-node-2",
+      "--",
+      "/opt/kemu/bin/kemu",
+    ]);
+    expect(agent).toContain("--overlay");
+    expect(agent[agent.indexOf("--node") + 1]).toBe("node-2");
+    expect(agent[agent.indexOf("--data-dir") + 1]).toBe("/var/lib/kemu/demo/nodes/node-2");
+    const api = plan.api.process.argv;
+    expect(api[api.indexOf("--node-cidr-mask-size") + 1]).toBe("24");
+    expect(plan.forward.netns).toBeUndefined();
+    expect(interfaceNames(plan).every((n) => n.length <= 15)).toBe(true);
+  });
+
+  it("passes a smaller node range to the control plane", () => {
+    const plan = buildPlan({ ...input, nodeCidrMaskSize: 28 });
+    const api = plan.api.process.argv;
+    expect(api[api.indexOf("--node-cidr-mask-size") + 1]).toBe("28");
+    expect(plan.nodeCidrMaskSize).toBe(28);
+  });
+
+  it("builds the topology with one ip -batch per namespace and no default route", () => {
+    const cmds = topologyCommands(buildPlan(input));
+    expect(cmds.host).toEqual([
+      "netns add kemu-demo-net",
+      "netns add kemu-demo-node-1",
+      "netns add kemu-demo-node-2",
+      "netns add kemu-demo-node-3",
+    ]);
+    expect(cmds.underlay).toContain(
+      "link add k7n2 mtu 1500 type veth peer name eth0 mtu 1500 netns kemu-demo-node-2",
+    );
+    const all = [...cmds.host, ...cmds.underlay, ...cmds.nodes.flatMap((n) => n.lines)];
+    expect(all.some((l) => /route|default|masquerade/i.test(l))).toBe(false);
+  });
+
+  it.each([
+    [{ name: "UP" }, "DNS-1123"],
+    [{ nodes: 0 }, "--nodes"],
+    [{ nodes: 51 }, "--nodes"],
+    [{ overlay: "ipip" }, "--overlay"],
+    [{ podCidr: "10.244.0.0/33" }, "--pod-cidr"],
+    [{ podCidr: "fd00::/48" }, "only IPv4"],
+    [{ podCidr: "172.30.0.0/20" }, "overlaps the node underlay"],
+    [{ podCidr: "10.0.0.0/23" }, "holds 2 /24 node ranges"],
+    [{ nodeCidrMaskSize: 31 }, "--node-cidr-mask-size"],
+    [{ dataDir: "rel" }, "absolute"],
+    [{ dataDir: `/${"x".repeat(120)}` }, "too long"],
+  ])("rejects %j", (bad, message) => {
+    expect(() => validateClusterInput({ ...input, ...(bad as object) } as never)).toThrow(message);
+  });
+
+  it("picks the lowest free underlay and tells nested names apart", () => {
+    expect(pickUnderlayIndex([0, 1, 3])).toBe(2);
+    expect(namesNest("a", "a-b")).toBe(true);
+    expect(namesNest("a", "ab")).toBe(false);
+    const all = ["kemu-a-net", "kemu-a-node-1", "kemu-a-b-net", "kemu-a-b-node-1", "kemu-ab-net"];
+    expect(clusterNamespaces("a", all, ["a-b"])).toEqual(["kemu-a-net", "kemu-a-node-1"]);
+  });
+});

@@ -1,0 +1,86 @@
+// `kemu node exec NODE -- CMD...`: runs a command inside a node's network namespace with the
+// terminal attached and its exit code passed through (tcpdump, ip, ss, ping, a shell).
+
+import { spawn } from "node:child_process";
+import { constants } from "node:os";
+import { inNetns } from "../agent/exec.ts";
+import { parseFlags, UsageError } from "./args.ts";
+import { nodeNamespace } from "./local/cluster.ts";
+import { DEFAULT_CLUSTER_NAME, validateClusterName } from "./local/plan.ts";
+
+export const nodeHelp = `Usage: kemu node <command>
+
+Commands:
+  exec NODE [--name NAME] -- CMD [ARGS...]   run a command inside a node
+
+Run 'kemu node exec --help' for its flags.
+`;
+
+export const nodeExecHelp = `Usage: kemu node exec NODE [flags] -- CMD [ARGS...]
+
+Runs CMD inside node NODE's network namespace (its eth0 on the underlay, its routes, VXLAN
+device, iptables rules and pod bridge), with stdin/stdout/stderr attached; exits with CMD's code.
+
+Flags:
+  --name NAME   cluster name (default ${DEFAULT_CLUSTER_NAME})
+  -h, --help    show this help
+
+Examples:
+  kemu node exec node-1 -- ip addr
+  kemu node exec node-2 -- tcpdump -ni eth0 udp port 8472
+`;
+
+export async function nodeCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === "--help" || sub === "-h" || sub === "help") {
+    process.stdout.write(nodeHelp);
+    return sub ? 0 : 2;
+  }
+  if (sub !== "exec") throw new UsageError(`kemu node: unknown command "${sub}"\n\n${nodeHelp}`);
+  return nodeExec(rest);
+}
+
+async function nodeExec(argv: string[]): Promise<number> {
+  // Everything after the first "--" is the command, untouched by flag parsing.
+  const dash = argv.indexOf("--");
+  const own = dash < 0 ? argv : argv.slice(0, dash);
+  const { values, positionals } = parseFlags("node exec", own, { name: { type: "string" } });
+  if (values.help) {
+    process.stdout.write(nodeExecHelp);
+    return 0;
+  }
+  const [node, ...extra] = positionals;
+  const command = dash < 0 ? extra : [...extra, ...argv.slice(dash + 1)];
+  if (!node) throw new UsageError("kemu node exec: NODE is required\nRun 'kemu node exec --help' for usage.");
+  if (command.length === 0) {
+    throw new UsageError(`kemu node exec: no command given; e.g. kemu node exec ${node} -- ip addr`);
+  }
+  const name = (values.name as string | undefined) ?? DEFAULT_CLUSTER_NAME;
+  try {
+    validateClusterName(name);
+  } catch (e) {
+    throw new UsageError(`kemu node exec: ${(e as Error).message}`);
+  }
+  const netns = await nodeNamespace(name, node);
+  const argvFull = inNetns(netns, command);
+  const child = spawn(argvFull[0], argvFull.slice(1), { stdio: "inherit" });
+  // The terminal's Ctrl-C reaches the command itself (same process group); we stay to report its
+  // exit code. Signals sent to us alone are passed on.
+  const ignore = () => {};
+  const relay = (sig: NodeJS.Signals) => child.kill(sig);
+  process.on("SIGINT", ignore);
+  process.on("SIGTERM", relay);
+  process.on("SIGHUP", relay);
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("exit", (code, signal) => {
+        resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+      });
+    });
+  } finally {
+    process.off("SIGINT", ignore);
+    process.off("SIGTERM", relay);
+    process.off("SIGHUP", relay);
+  }
+}

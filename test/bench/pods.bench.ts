@@ -1,0 +1,192 @@
+// `npm run bench:pods`: a local cluster's performance figures, measured from the outside through
+// the CLI and the API as a user would see them. Prints figures; never asserts on time.
+//
+// 1. `kemu up --nodes 3` until every node is Ready (wall clock of the command)
+// 2. 100 agnhost netexec pods created at once: creation -> Running with a pod IP, p50/p99
+// 3. 200 more (300 across 3 nodes): time until all are Running
+// 4. memory: per idle agnhost pod (every process in its sandbox) and per agent
+// 5. beside it, Debian's Mininet building the same number of hosts (lxbr switch, no controller)
+
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ApiClient } from "../../agent/api-client.ts";
+import type { ClusterState } from "../../cli/local/registry.ts";
+
+const KEMU = new URL("../../bin/kemu", import.meta.url).pathname;
+const FIRST = Number(process.env.KEMU_BENCH_PODS ?? 100);
+const TOTAL = Number(process.env.KEMU_BENCH_TOTAL_PODS ?? 300);
+
+function run(argv: string[], env = process.env): Promise<{ code: number; out: string; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    execFile(
+      argv[0],
+      argv.slice(1),
+      { env, maxBuffer: 64 << 20, timeout: 600_000 },
+      (err, stdout, stderr) => {
+        resolve({
+          code: err ? Number((err as any).code) || 1 : 0,
+          out: stdout + stderr,
+          ms: performance.now() - t0,
+        });
+      },
+    );
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+function rssKib(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+function pod(name: string) {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, labels: { bench: "pods" } },
+    spec: {
+      terminationGracePeriodSeconds: 0,
+      containers: [
+        {
+          name: "netexec",
+          image: "registry.k8s.io/e2e-test-images/agnhost:2.52",
+          args: ["netexec", "--http-port=8080", "--udp-port=-1"],
+        },
+      ],
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const name = `bench${Math.random().toString(36).slice(2, 6)}`;
+  const work = mkdtempSync(join(tmpdir(), "kemu-bench-pods-"));
+  const dataDir = join(work, "data");
+  const env = { ...process.env, KEMU_RUN_DIR: join(work, "run") };
+  const figures: [string, string][] = [];
+  try {
+    const up = await run([KEMU, "up", "--name", name, "--nodes", "3", "--data-dir", dataDir], env);
+    if (up.code !== 0) throw new Error(`kemu up failed:\n${up.out}`);
+    figures.push(["kemu up --nodes 3 until all Ready", `${(up.ms / 1000).toFixed(2)} s`]);
+
+    const state = JSON.parse(readFileSync(join(dataDir, "cluster.json"), "utf8")) as ClusterState;
+    const client = new ApiClient({
+      url: state.plan.api.hostUrl,
+      token: readFileSync(state.plan.api.tokenFile, "utf8").trim(),
+      ca: readFileSync(state.plan.api.caFile, "utf8"),
+    });
+    const created = new Map<string, number>();
+    const running = new Map<string, number>();
+    let onRunning = () => {};
+    const stopWatch = client.watch(
+      "/api/v1/namespaces/default/pods?watch=1&labelSelector=bench%3Dpods",
+      (_type, obj) => {
+        const n = obj?.metadata?.name;
+        if (n && !running.has(n) && obj.status?.phase === "Running" && obj.status?.podIP) {
+          running.set(n, performance.now());
+          onRunning();
+        }
+      },
+      () => {},
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const allRunning = (n: number) =>
+      new Promise<void>((resolve) => {
+        onRunning = () => running.size >= n && resolve();
+        onRunning();
+      });
+    const createBatch = async (from: number, to: number) => {
+      const names = Array.from({ length: to - from }, (_, i) => `bench-${from + i}`);
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (next < names.length) {
+            const n = names[next++];
+            const t = performance.now();
+            await client.request("POST", "/api/v1/namespaces/default/pods", pod(n));
+            created.set(n, t);
+          }
+        }),
+      );
+    };
+
+    const t1 = performance.now();
+    await createBatch(0, FIRST);
+    await allRunning(FIRST);
+    const lat = [...running.entries()].map(([n, t]) => t - created.get(n)!).sort((a, b) => a - b);
+    figures.push([
+      `${FIRST} pods at once: creation -> Running with IP`,
+      `p50 ${percentile(lat, 50).toFixed(0)} ms, p99 ${percentile(lat, 99).toFixed(0)} ms, all in ${((performance.now() - t1) / 1000).toFixed(2)} s`,
+    ]);
+
+    const t2 = performance.now();
+    await createBatch(FIRST, TOTAL);
+    await allRunning(TOTAL);
+    figures.push([
+      `${TOTAL} pods across 3 nodes all Running`,
+      `${((performance.now() - t2) / 1000).toFixed(2)} s for the last ${TOTAL - FIRST}`,
+    ]);
+    stopWatch();
+
+    // Memory: every process inside each pod's sandbox (shim, unshare, the container itself).
+    const list = await client.get<{ items: any[] }>(
+      "/api/v1/namespaces/default/pods?labelSelector=bench%3Dpods",
+    );
+    await new Promise((r) => setTimeout(r, 2000)); // idle
+    const perPod: number[] = [];
+    for (const p of list.items.slice(0, 30)) {
+      const ns = `kemu-${name}-${p.spec.nodeName}-p-${p.metadata.uid.slice(0, 8)}`;
+      const pids = (await run(["ip", "netns", "pids", ns])).out.split(/\s+/).filter(Boolean).map(Number);
+      perPod.push(pids.reduce((sum, pid) => sum + rssKib(pid), 0));
+    }
+    perPod.sort((a, b) => a - b);
+    figures.push([
+      "RSS per idle agnhost pod (all its processes)",
+      `median ${(percentile(perPod, 50) / 1024).toFixed(1)} MB, max ${(perPod.at(-1)! / 1024).toFixed(1)} MB`,
+    ]);
+    const agents = JSON.parse(readFileSync(join(dataDir, "cluster.json"), "utf8")).processes.filter(
+      (p: any) => p.name.startsWith("agent-"),
+    );
+    figures.push([
+      `RSS per agent with ${TOTAL / 3} pods`,
+      agents.map((a: any) => `${a.name} ${(rssKib(a.pid) / 1024).toFixed(0)} MB`).join(", "),
+    ]);
+    client.close();
+  } finally {
+    const down = await run([KEMU, "down", "--name", name, "--data-dir", dataDir], env);
+    figures.push(["kemu down (300 pods)", `${(down.ms / 1000).toFixed(2)} s`]);
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const mn = await run([
+    "mn",
+    "--switch",
+    "lxbr",
+    "--controller",
+    "none",
+    "--topo",
+    `single,${FIRST}`,
+    "--test",
+    "none",
+  ]);
+  figures.push([
+    `Mininet: mn --switch lxbr --controller none --topo single,${FIRST} --test none`,
+    mn.code === 0 ? `${(mn.ms / 1000).toFixed(2)} s (build and tear down)` : `failed: ${mn.out.slice(-300)}`,
+  ]);
+  const timing = /\*\*\* Done\s*completed in ([\d.]+) seconds/.exec(mn.out);
+  if (timing) figures.push(["Mininet's own figure", `completed in ${timing[1]} s`]);
+
+  const width = Math.max(...figures.map(([k]) => k.length));
+  console.log("\nkemu bench:pods (this machine)\n");
+  for (const [k, v] of figures) console.log(`  ${k.padEnd(width)}  ${v}`);
+}
+
+await main();

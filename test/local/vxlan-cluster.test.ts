@@ -1,0 +1,322 @@
+// A 3-node local cluster on the default VXLAN overlay, driven by the real CLI and kubectl: pod to
+// pod traffic on one node and across nodes with no NAT, the encapsulation seen on the underlay,
+// the pod sandbox (shared localhost, hostname), logs and exec on another node, bad input, agent
+// and control-plane restarts, isolation, and a `kemu down` that leaves nothing behind.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { clientPod, type LocalCluster, leftovers, netexecPod, ok, sh, upLocalCluster } from "./kit.ts";
+
+const SIDECAR_POD = `apiVersion: v1
+kind: Pod
+metadata:
+  name: duo
+spec:
+  nodeName: node-3
+  containers:
+  - name: web
+    image: registry.k8s.io/e2e-test-images/agnhost:2.52
+    args: ["netexec", "--http-port=8080", "--udp-port=-1"]
+  - name: sidecar
+    image: busybox
+    command: ["sh", "-c", "while true; do wget -qO- http://127.0.0.1:8080/hostname; echo; sleep 1; done"]
+`;
+
+describe("local cluster, vxlan overlay", () => {
+  let c: LocalCluster;
+  const ips: Record<string, string> = {};
+
+  beforeAll(async () => {
+    c = await upLocalCluster("tv", ["--nodes", "3"]);
+    await c.k(
+      ["apply", "-f", "-"],
+      [
+        netexecPod("web-1a", "node-1"),
+        netexecPod("web-1b", "node-1"),
+        netexecPod("web-2", "node-2"),
+        clientPod("client-1", "node-1"),
+        clientPod("client-3", "node-3"),
+      ].join("---\n"),
+    );
+    for (const p of ["web-1a", "web-1b", "web-2", "client-1", "client-3"]) {
+      ips[p] = (await c.waitPod(p)).status.podIP;
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    if (!c) return;
+    const r = await c.down();
+    expect(r.code, r.stderr).toBe(0);
+  }, 60_000);
+
+  it("prints where the API and kubeconfig are, and kemu status lists Ready nodes", async () => {
+    expect(c.upOutput).toContain("3 nodes Ready");
+    expect(c.upOutput).toMatch(/API: +https:\/\/127\.0\.0\.1:\d+/);
+    expect(c.upOutput).toContain(`export KUBECONFIG=${c.dataDir}/kubeconfig`);
+    const st = await c.kemu(["status", "--name", c.name]);
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(/node-1 +True +172\.30\.\d+\.11 +10\.244\.\d+\.0\/24/);
+    expect(st.stdout).toMatch(/node-3 +True/);
+    const nodes = await c.k(["get", "nodes", "-o", "wide"]);
+    expect(nodes.split("\n").filter((l) => / Ready /.test(l))).toHaveLength(3);
+  });
+
+  it("gives every pod an IP from its node's podCIDR and reports hostIP and conditions", async () => {
+    const pod = await c.pod("web-2");
+    const node = JSON.parse(await c.k(["get", "node", "node-2", "-o", "json"]));
+    const prefix = node.spec.podCIDR.split(".").slice(0, 3).join(".");
+    expect(pod.status.podIP.startsWith(`${prefix}.`)).toBe(true);
+    expect(pod.status.hostIP).toBe(node.status.addresses.find((a: any) => a.type === "InternalIP").address);
+    const cond = Object.fromEntries(pod.status.conditions.map((x: any) => [x.type, x.status]));
+    expect(cond).toMatchObject({
+      PodScheduled: "True",
+      Initialized: "True",
+      ContainersReady: "True",
+      Ready: "True",
+    });
+    expect(pod.status.containerStatuses[0]).toMatchObject({ ready: true, restartCount: 0 });
+    expect(pod.status.containerStatuses[0].state.running).toBeDefined();
+  });
+
+  it("pods reach each other by IP on one node and across nodes, without NAT", async () => {
+    for (const target of ["web-1b", "web-2"]) {
+      const ping = await c.k(["exec", "client-1", "--", "ping", "-c", "1", "-W", "2", ips[target]]);
+      expect(ping).toContain("1 packets received");
+      const clientip = await c.k([
+        "exec",
+        "client-1",
+        "--",
+        "wget",
+        "-qO-",
+        `http://${ips[target]}:8080/clientip`,
+      ]);
+      expect(clientip.split(":")[0]).toBe(ips["client-1"]);
+    }
+    const hostname = await c.k([
+      "exec",
+      "client-3",
+      "--",
+      "wget",
+      "-qO-",
+      `http://${ips["web-1a"]}:8080/hostname`,
+    ]);
+    expect(hostname.trim()).toBe("web-1a");
+  });
+
+  it("carries cross-node pod traffic in VXLAN (UDP 8472) frames on the underlay", async () => {
+    const cap = c.background([
+      "ip",
+      "netns",
+      "exec",
+      `kemu-${c.name}-node-2`,
+      "tcpdump",
+      "-lni",
+      "eth0",
+      "-c",
+      "2",
+      "udp port 8472",
+    ]);
+    await new Promise((r) => setTimeout(r, 800)); // tcpdump attaches
+    await c.k(["exec", "client-1", "--", "ping", "-c", "2", "-W", "2", ips["web-2"]]);
+    await new Promise((r) => setTimeout(r, 300));
+    const out = await cap.stop();
+    // tcpdump decodes port 8472 (OTV, the same header as VXLAN) down to the inner packet.
+    expect(out).toContain(ips["client-1"]);
+    expect(out).toContain(ips["web-2"]);
+    expect(out).toMatch(/ICMP echo (request|reply)/);
+  });
+
+  it("sends a 1400-byte payload with DF set across nodes (pod MTU leaves room for VXLAN)", async () => {
+    const pod = await c.pod("client-1");
+    const r = await ok([
+      "ip",
+      "netns",
+      "exec",
+      c.podNetns(pod),
+      "ping",
+      "-M",
+      "do",
+      "-s",
+      "1400",
+      "-c",
+      "1",
+      "-W",
+      "2",
+      ips["web-2"],
+    ]);
+    expect(r).toContain("1 received");
+    const mtu = await ok(["ip", "-n", c.podNetns(pod), "-j", "link", "show", "eth0"]);
+    expect(JSON.parse(mtu)[0].mtu).toBe(1450);
+  });
+
+  it("programs one route, neighbour and FDB entry per peer node", async () => {
+    const nodes = JSON.parse(await c.k(["get", "nodes", "-o", "json"])).items;
+    const ns = `kemu-${c.name}-node-1`;
+    const routes = JSON.parse(await ok(["ip", "-n", ns, "-j", "route", "show", "dev", "kemu.1"]));
+    const fdb = JSON.parse(await ok(["bridge", "-n", ns, "-j", "fdb", "show", "dev", "kemu.1"]));
+    for (const peer of nodes.filter((n: any) => n.metadata.name !== "node-1")) {
+      expect(routes.map((r: any) => r.dst)).toContain(peer.spec.podCIDR);
+      const ip = peer.status.addresses.find((a: any) => a.type === "InternalIP").address;
+      expect(fdb.map((f: any) => f.dst)).toContain(ip);
+    }
+  });
+
+  it("runs the containers of a pod in one network namespace, with the pod name as hostname", async () => {
+    await c.k(["apply", "-f", "-"], SIDECAR_POD);
+    await c.waitPod("duo");
+    await expect
+      .poll(async () => (await c.kubectl(["logs", "duo", "-c", "sidecar"])).stdout, { timeout: 10_000 })
+      .toContain("duo");
+    expect((await c.k(["exec", "duo", "-c", "sidecar", "--", "hostname"])).trim()).toBe("duo");
+    const hosts = await c.k(["exec", "duo", "-c", "sidecar", "--", "cat", "/etc/hosts"]);
+    expect(hosts).toMatch(new RegExp(`${(await c.pod("duo")).status.podIP.replaceAll(".", "\\.")}\\s+duo`));
+  });
+
+  it("serves kubectl logs and exec for a pod on a non-first node", async () => {
+    await c.k(["exec", "client-1", "--", "wget", "-qO-", `http://${ips["web-2"]}:8080/echo?msg=hello`]);
+    await expect
+      .poll(async () => (await c.kubectl(["logs", "web-2"])).stdout, { timeout: 10_000 })
+      .toContain("/echo");
+    const tail = await c.k(["logs", "web-2", "--tail", "1"]);
+    expect(tail.trim().split("\n")).toHaveLength(1);
+    const echo = await c.k(["exec", "web-2", "--", "sh", "-c", "echo from-$(hostname); exit 0"]);
+    expect(echo.trim()).toBe("from-web-2");
+    const failing = await c.kubectl(["exec", "client-3", "--", "sh", "-c", "exit 3"]);
+    expect(failing.code).toBe(3);
+    const stdin = await c.kubectl(["exec", "-i", "client-3", "--", "cat"], "piped through\n");
+    expect(stdin.stdout).toBe("piped through\n");
+  });
+
+  it("leaves an unknown image waiting with ErrImagePull and the catalog in the message", async () => {
+    await c.k(
+      ["apply", "-f", "-"],
+      `apiVersion: v1
+kind: Pod
+metadata:
+  name: bad-image
+spec:
+  containers:
+  - name: app
+    image: example.com/nope:1.0
+`,
+    );
+    const pod = await c.waitPod("bad-image", (p) =>
+      ["ErrImagePull", "ImagePullBackOff"].includes(p.status?.containerStatuses?.[0]?.state?.waiting?.reason),
+    );
+    const msg = pod.status.containerStatuses[0].state.waiting.message;
+    expect(msg).toContain("example.com/nope:1.0");
+    expect(msg).toContain("registry.k8s.io/e2e-test-images/agnhost");
+    expect(pod.status.phase).toBe("Pending");
+    await c.k(["delete", "pod", "bad-image", "--wait=false"]);
+  });
+
+  it("reports an impossible nodeSelector as FailedScheduling", async () => {
+    await c.k(
+      ["apply", "-f", "-"],
+      `apiVersion: v1
+kind: Pod
+metadata:
+  name: nowhere
+spec:
+  nodeSelector:
+    disk: ssd
+  containers:
+  - name: app
+    image: busybox
+    command: ["sleep", "1000"]
+`,
+    );
+    await expect
+      .poll(
+        async () =>
+          (await c.kubectl(["get", "events", "--field-selector", "involvedObject.name=nowhere"])).stdout,
+        { timeout: 10_000 },
+      )
+      .toMatch(
+        /FailedScheduling.*0\/3 nodes are available: 3 node\(s\) didn't match Pod's node affinity\/selector/,
+      );
+    expect((await c.pod("nowhere")).status.phase).toBe("Pending");
+    await c.k(["delete", "pod", "nowhere", "--wait=false"]);
+  });
+
+  it("never routes to the host's uplink: no default route, no masquerade, nothing on the host", async () => {
+    const plan = c.plan();
+    for (const ns of [plan.underlay.netns, ...plan.nodes.map((n) => n.netns)]) {
+      const routes = JSON.parse(await ok(["ip", "-n", ns, "-j", "route", "show", "default"]));
+      expect(routes, ns).toEqual([]);
+      const nat = await ok(["ip", "netns", "exec", ns, "iptables-save", "-t", "nat"]);
+      // portmap's hairpin SNAT is the only masquerade, and it only matches marked hostPort traffic.
+      for (const line of nat.split("\n").filter((l) => l.includes("MASQUERADE"))) {
+        expect(line, ns).toMatch(/CNI-HOSTPORT-MASQ|--mark/);
+      }
+    }
+    const hostRoutes = await ok(["ip", "route", "show"]);
+    expect(hostRoutes).not.toContain(plan.underlay.subnet.replace(".0/24", "."));
+    expect(hostRoutes).not.toContain(plan.podCidr);
+    const hostLinks = JSON.parse(await ok(["ip", "-j", "link", "show"])).map((l: any) => l.ifname);
+    for (const n of plan.nodes) expect(hostLinks).not.toContain(n.bridgePort);
+  });
+
+  it("keeps pods running and reachable across an agent restart, and handles deletions made meanwhile", async () => {
+    await c.k(["apply", "-f", "-"], netexecPod("web-2b", "node-2"));
+    const doomed = await c.waitPod("web-2b");
+    const before = await c.pod("web-2");
+    const agent = c.state().processes.find((p) => p.name === "agent-node-2")!;
+    process.kill(agent.pid, "SIGKILL");
+    // While the agent is away a pod of its node is deleted: the API waits for the node to confirm.
+    await c.k(["delete", "pod", "web-2b", "--wait=false"]);
+    expect((await c.pod("web-2b")).metadata.deletionTimestamp).toBeDefined();
+    const restarted = await c.kemu(["restart", "--name", c.name, "node-2"]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    await expect
+      .poll(async () => (await c.kubectl(["get", "pod", "web-2b"])).code, { timeout: 20_000 })
+      .not.toBe(0);
+    const after = await c.waitPod("web-2");
+    expect(after.status.podIP).toBe(before.status.podIP);
+    expect(after.status.containerStatuses[0].restartCount).toBe(0);
+    expect(after.status.containerStatuses[0].containerID).toBe(
+      before.status.containerStatuses[0].containerID,
+    );
+    const hostname = await c.k([
+      "exec",
+      "client-1",
+      "--",
+      "wget",
+      "-qO-",
+      `http://${ips["web-2"]}:8080/hostname`,
+    ]);
+    expect(hostname.trim()).toBe("web-2");
+    const netns = JSON.parse(await ok(["ip", "-j", "netns", "list"])).map((n: any) => n.name);
+    expect(netns).toContain(c.podNetns(after));
+    expect(netns).not.toContain(c.podNetns(doomed));
+  });
+
+  it("keeps everything across a control-plane restart", async () => {
+    const api = c.state().processes.find((p) => p.name === "api")!;
+    process.kill(api.pid, "SIGKILL");
+    const restarted = await c.kemu(["restart", "--name", c.name, "api"]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    await expect.poll(async () => (await c.kubectl(["get", "pods"])).code, { timeout: 20_000 }).toBe(0);
+    const pods = await c.k(["get", "pods"]);
+    expect(pods).toMatch(/web-2 +1\/1 +Running/);
+    const hostname = await c.k([
+      "exec",
+      "client-3",
+      "--",
+      "wget",
+      "-qO-",
+      `http://${ips["web-1a"]}:8080/hostname`,
+    ]);
+    expect(hostname.trim()).toBe("web-1a");
+  });
+
+  it("kemu down removes every namespace, link, mount and process it made", async () => {
+    const { name, dataDir } = c;
+    const r = await c.down();
+    c = undefined as unknown as LocalCluster;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Cluster "${name}" is down`);
+    expect(await leftovers(name, dataDir)).toEqual([]);
+    const again = await sh([new URL("../../bin/kemu", import.meta.url).pathname, "status", "--name", name]);
+    expect(again.code).toBe(1);
+  });
+});
