@@ -10,7 +10,7 @@ import { createReadStream, existsSync, readFileSync, statSync, watch as watchFil
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
-import { tokenMatches } from "../api/app.ts";
+import { tokenMatches } from "../api/bearer-token.ts";
 import type { PodWorker } from "./runtime/pods.ts";
 
 const PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"];

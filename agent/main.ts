@@ -5,7 +5,6 @@
 
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { servingCert } from "../api/tls.ts";
 import type { NodeObject, Pod } from "../emulator/types.ts";
 import { ApiClient, Informer } from "./api-client.ts";
 import { Cni } from "./cni/cni.ts";
@@ -17,6 +16,7 @@ import { VTEP_MAC_ANNOTATION } from "./overlay/desired.ts";
 import { Overlay } from "./overlay/overlay.ts";
 import { ApiEvents } from "./runtime/events.ts";
 import { PodWorker } from "./runtime/pods.ts";
+import { agentServingCert } from "./serving-cert.ts";
 
 export interface AgentOptions {
   api: string;
@@ -143,8 +143,7 @@ export async function runAgent(o: AgentOptions): Promise<() => Promise<void>> {
   });
   pods.loadRecords();
 
-  mkdirSync(join(o.dataDir, "tls"), { recursive: true });
-  const tls = await servingCert(join(o.dataDir, "tls"), [underlay.ip, o.node]);
+  const tls = await agentServingCert(join(o.dataDir, "tls"), [underlay.ip, o.node]);
   const kubelet = new KubeletServer({
     host: underlay.ip,
     port: o.kubeletPort,

@@ -1,8 +1,8 @@
 // The HTTP surface of the control plane as a Hono app: auth, discovery, OpenAPI, health, and the
 // generic resource routes. Errors of every kind leave through one handler as metav1.Status.
 
-import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
+import { tokenMatches } from "./bearer-token.ts";
 import { ApiError, errors } from "./errors.ts";
 import { apiGroupList, apiResourceList, apiVersions, versionInfo } from "./http/discovery.ts";
 import { openApiGroupVersion, openApiRoot } from "./http/openapi.ts";
@@ -21,13 +21,6 @@ export interface AppDeps {
 }
 
 const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/livez"]);
-
-export function tokenMatches(header: string | undefined, token: string): boolean {
-  if (!header?.startsWith("Bearer ")) return false;
-  const given = Buffer.from(header.slice(7).trim());
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
 
 export function createApp(deps: AppDeps): Hono {
   const { registry, resources } = deps;

@@ -10,7 +10,7 @@ import type { Duplex } from "node:stream";
 import { Readable } from "node:stream";
 import tls from "node:tls";
 import type { KubeObject, NodeObject } from "../emulator/types.ts";
-import { tokenMatches } from "./app.ts";
+import { tokenMatches } from "./bearer-token.ts";
 import { ApiError, errors } from "./errors.ts";
 import type { Registry } from "./registry.ts";
 import type { Resources } from "./resources.ts";

@@ -7,7 +7,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
-import { tokenMatches } from "./app.ts";
+import { tokenMatches } from "./bearer-token.ts";
 import { ApiError } from "./errors.ts";
 import type { Registry } from "./registry.ts";
 import type { Resources } from "./resources.ts";

@@ -25,6 +25,7 @@ nginx nginx-light
 gcc gcc
 python3 python3
 nsenter util-linux
+openssl openssl
 ping iputils-ping
 mn mininet
 /usr/lib/cni/bridge containernetworking-plugins
