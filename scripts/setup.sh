@@ -28,6 +28,7 @@ nsenter util-linux
 openssl openssl
 ping iputils-ping
 mn mininet
+brctl bridge-utils
 /usr/lib/cni/bridge containernetworking-plugins
 LIST
 

@@ -28,6 +28,7 @@ mv -f -- "$tmp" "$out/agnhost"
 # Applet links: /bin/busybox --list prints one applet name per line.
 bin="$out/busybox/bin"
 mapfile -t applets < <("$busybox" --list)
+[ "${#applets[@]}" -gt 0 ] || { echo "$0: $busybox --list printed no applets" >&2; exit 1; }
 for applet in "${applets[@]}"; do
   case "$applet" in
     "" | */* | . | ..) continue ;;

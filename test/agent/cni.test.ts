@@ -57,7 +57,7 @@ interface IpAddr {
   addr_info: { family: string; local: string; prefixlen: number }[];
 }
 
-describe.skipIf(process.getuid?.() !== 0)("Cni with the real plugins", () => {
+describe("Cni with the real plugins (needs root)", () => {
   let cni: Cni;
   let ipamDir: string;
   let cacheDir: string;
