@@ -3,7 +3,7 @@
 // step only ever touches what the plan or the cluster's prefix names, so clusters with different
 // names coexist and a half-made cluster is removed as cleanly as a whole one.
 
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -137,12 +137,8 @@ export async function upCluster(opts: UpOptions): Promise<UpResult> {
     const index = readClusterState(e.dataDir)?.plan.underlay.index;
     if (index !== undefined) used.add(index);
   }
-  const plan = buildPlan({
-    ...input,
-    kemu: KEMU_BIN,
-    underlayIndex: pickUnderlayIndex(used),
-    hostPort: await pickHostPort(),
-  });
+  const planInput = { ...input, kemu: KEMU_BIN, underlayIndex: pickUnderlayIndex(used) };
+  let plan = buildPlan({ ...planInput, hostPort: await pickHostPort() });
 
   claimRegistryEntry(run, { name: plan.name, dataDir: plan.dataDir });
   const state: ClusterState = {
@@ -182,7 +178,21 @@ export async function upCluster(opts: UpOptions): Promise<UpResult> {
     };
     progress(`starting the control plane at ${plan.api.url} (host: ${plan.api.hostUrl})`);
     start(plan.api.process);
-    start(plan.forward);
+    // Another `kemu up` may take the same free port between our check and the forwarder's bind:
+    // then the forwarder exits at once and we move to another port.
+    for (let attempt = 1; ; attempt++) {
+      start(plan.forward);
+      const outcome = await forwarderOutcome(started.at(-1)!, plan.api.hostPort);
+      if (outcome === "listening") break;
+      if (attempt === 3) {
+        throw new Error(`the API forwarder could not listen on 127.0.0.1: ${tailFile(plan.forward.log, 3)}`);
+      }
+      started.pop();
+      state.processes.pop();
+      plan = buildPlan({ ...planInput, hostPort: await pickHostPort(0) });
+      state.plan = plan;
+      writeClusterState(state);
+    }
     let access: ApiAccess | undefined;
     await waitFor(
       waitOpts,
@@ -248,6 +258,17 @@ export async function upCluster(opts: UpOptions): Promise<UpResult> {
     removeRegistryEntry(run, plan.name);
     throw e;
   }
+}
+
+/** Waits until the forwarder reports it is listening (its first log line), or exits. */
+async function forwarderOutcome(s: Started, port: number): Promise<"listening" | "exited"> {
+  const ready = `kemu forward: 127.0.0.1:${port} ->`;
+  for (let i = 0; i < 300; i++) {
+    if (s.exit) return "exited";
+    if (existsSync(s.log) && readFileSync(s.log, "utf8").includes(ready)) return "listening";
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return s.exit ? "exited" : "listening";
 }
 
 interface WaitOptions {

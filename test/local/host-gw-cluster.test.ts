@@ -6,19 +6,48 @@ import { clientPod, type LocalCluster, leftovers, netexecPod, ok, upLocalCluster
 
 describe("local cluster, host-gw overlay, /29 node ranges", () => {
   let c: LocalCluster;
+  let other: LocalCluster | undefined;
 
   beforeAll(async () => {
+    // Two clusters started at the same moment must not collide (names, underlays, host ports).
     // A /29 per node: the bridge takes .1, host-local hands out .2 to .6, five pods per node.
-    c = await upLocalCluster("th", ["--nodes", "2", "--overlay", "host-gw", "--node-cidr-mask-size", "29"]);
+    const ups = await Promise.allSettled([
+      upLocalCluster("th", ["--nodes", "2", "--overlay", "host-gw", "--node-cidr-mask-size", "29"]),
+      upLocalCluster("to", ["--nodes", "1"]),
+    ]);
+    for (const u of ups) if (u.status === "fulfilled") c ? (other = u.value) : (c = u.value);
+    const failed = ups.find((u) => u.status === "rejected");
+    if (failed) {
+      await Promise.all([c?.down(), other?.down()]);
+      throw (failed as PromiseRejectedResult).reason;
+    }
   }, 120_000);
 
   afterAll(async () => {
+    if (other) await other.down();
     if (!c) return;
     const { name, dataDir } = c;
     const r = await c.down();
     expect(r.code, r.stderr).toBe(0);
     expect(await leftovers(name, dataDir)).toEqual([]);
   }, 60_000);
+
+  it("runs beside another cluster, and one's kemu down leaves the other untouched", async () => {
+    const o = other!;
+    expect(o.plan().api.hostPort).not.toBe(c.plan().api.hostPort);
+    expect(o.plan().underlay.netns).not.toBe(c.plan().underlay.netns);
+    expect((await o.k(["get", "nodes", "-o", "name"])).trim()).toBe("node/node-1");
+    expect((await c.k(["get", "nodes", "-o", "name"])).trim().split("\n")).toEqual([
+      "node/node-1",
+      "node/node-2",
+    ]);
+    const { name, dataDir } = o;
+    const r = await o.down();
+    other = undefined;
+    expect(r.code, r.stderr).toBe(0);
+    expect(await leftovers(name, dataDir)).toEqual([]);
+    expect((await c.k(["get", "nodes"])).match(/ Ready /g)).toHaveLength(2);
+  });
 
   it("routes pod traffic between nodes unencapsulated via the peer's underlay address", async () => {
     await c.k(

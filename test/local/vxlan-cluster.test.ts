@@ -186,6 +186,77 @@ describe("local cluster, vxlan overlay", () => {
     expect(stdin.stdout).toBe("piped through\n");
   });
 
+  it("follows logs as the container writes them", async () => {
+    const follow = c.background([
+      "kubectl",
+      "--kubeconfig",
+      `${c.dataDir}/kubeconfig`,
+      "logs",
+      "-f",
+      "web-1a",
+    ]);
+    await new Promise((r) => setTimeout(r, 500));
+    await c.k(["exec", "client-1", "--", "wget", "-qO-", `http://${ips["web-1a"]}:8080/echo?msg=followed`]);
+    await expect.poll(() => follow.output(), { timeout: 5000 }).toContain("/echo?msg=followed");
+    await follow.stop();
+  });
+
+  it("restarts failing containers per restartPolicy, with back-off and the previous log kept", async () => {
+    const crash = (name: string, policy: string, code: number) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+spec:
+  restartPolicy: ${policy}
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "echo attempt from $(hostname); exit ${code}"]
+`;
+    await c.k(
+      ["apply", "-f", "-"],
+      [crash("crash", "Always", 3), crash("once", "Never", 3), crash("done", "OnFailure", 0)].join("---\n"),
+    );
+    const looping = await c.waitPod("crash", (p) => p.status?.containerStatuses?.[0]?.restartCount >= 1);
+    const st = looping.status.containerStatuses[0];
+    expect(st.state.waiting?.reason ?? "running").toMatch(/CrashLoopBackOff|running/);
+    expect(st.lastState.terminated).toMatchObject({ exitCode: 3, reason: "Error" });
+    expect((await c.k(["logs", "crash", "--previous"])).trim()).toBe("attempt from crash");
+    expect(
+      (await c.waitPod("once", (p) => p.status?.phase === "Failed")).status.containerStatuses[0].restartCount,
+    ).toBe(0);
+    expect(
+      (await c.waitPod("done", (p) => p.status?.phase === "Succeeded")).status.containerStatuses[0].state
+        .terminated.reason,
+    ).toBe("Completed");
+    await c.k(["delete", "pod", "crash", "once", "done", "--wait=false"]);
+  });
+
+  it("stops containers on deletion with SIGTERM, then SIGKILL when the grace period ends", async () => {
+    await c.k(
+      ["apply", "-f", "-"],
+      `apiVersion: v1
+kind: Pod
+metadata:
+  name: stubborn
+spec:
+  nodeName: node-3
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "trap 'echo got TERM' TERM; while true; do sleep 0.2; done"]
+`,
+    );
+    const pod = await c.waitPod("stubborn");
+    const t0 = Date.now();
+    await c.k(["delete", "pod", "stubborn"]);
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(1800); // it ignored SIGTERM, so only SIGKILL ended it
+    const netns = JSON.parse(await ok(["ip", "-j", "netns", "list"])).map((n: any) => n.name);
+    expect(netns).not.toContain(c.podNetns(pod));
+  });
+
   it("leaves an unknown image waiting with ErrImagePull and the catalog in the message", async () => {
     await c.k(
       ["apply", "-f", "-"],
@@ -262,6 +333,9 @@ spec:
     const before = await c.pod("web-2");
     const agent = c.state().processes.find((p) => p.name === "agent-node-2")!;
     process.kill(agent.pid, "SIGKILL");
+    // An orphan sandbox (as a crash between creating a namespace and recording it would leave).
+    const orphan = `kemu-${c.name}-node-2-p-0rphan00`;
+    await ok(["ip", "netns", "add", orphan]);
     // While the agent is away a pod of its node is deleted: the API waits for the node to confirm.
     await c.k(["delete", "pod", "web-2b", "--wait=false"]);
     expect((await c.pod("web-2b")).metadata.deletionTimestamp).toBeDefined();
@@ -288,6 +362,7 @@ spec:
     const netns = JSON.parse(await ok(["ip", "-j", "netns", "list"])).map((n: any) => n.name);
     expect(netns).toContain(c.podNetns(after));
     expect(netns).not.toContain(c.podNetns(doomed));
+    expect(netns).not.toContain(orphan);
   });
 
   it("keeps everything across a control-plane restart", async () => {
