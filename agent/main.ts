@@ -30,7 +30,7 @@ export interface AgentOptions {
   clusterDomain: string;
   kubeletPort: number;
   maxPods: number;
-  /** Directory holding the built image programs (agnhost, busybox applets). */
+  /** Directory holding the built programs (agnhost, busybox applets, kemu-init). */
   imagesDir: string;
   /** Underlay interface whose address is the node's InternalIP. */
   underlayDevice: string;
@@ -139,6 +139,7 @@ export async function runAgent(o: AgentOptions): Promise<() => Promise<void>> {
       busyboxBin: join(o.imagesDir, "busybox", "bin"),
       nginx: "/usr/sbin/nginx",
     },
+    init: join(o.imagesDir, "kemu-init"),
     dns: { clusterDNS: o.clusterDNS, clusterDomain: o.clusterDomain },
   });
   pods.loadRecords();

@@ -49,7 +49,9 @@ if [ ! -x node_modules/node/bin/node ] || [ package-lock.json -nt node_modules/.
   npm ci --no-audit --no-fund
 fi
 
-# The programs behind kemu's image catalog (agnhost in C, busybox applet links).
-if [ ! -x build/images/agnhost ] || [ agent/images/agnhost.c -nt build/images/agnhost ]; then
+# The programs behind kemu's image catalog (agnhost in C, busybox applet links) and the
+# container init (kemu-init).
+if [ ! -x build/images/agnhost ] || [ ! -x build/images/kemu-init ] ||
+  [ agent/images/agnhost.c -nt build/images/agnhost ] || [ agent/runtime/kemu-init.c -nt build/images/kemu-init ]; then
   agent/images/build.sh build/images
 fi

@@ -2,6 +2,7 @@
 # Builds the programs behind kemu's image catalog (agent/images/catalog.ts) into OUTDIR:
 #   OUTDIR/agnhost        agnhost.c compiled with gcc (no libraries beyond libc)
 #   OUTDIR/busybox/bin/   one symlink per applet of /bin/busybox (the "busybox" image's PATH)
+#   OUTDIR/kemu-init      agent/runtime/kemu-init.c: the container shim and init the agent starts
 # Idempotent: re-running rebuilds agnhost and refreshes the applet links.
 set -euo pipefail
 
@@ -19,11 +20,13 @@ command -v gcc >/dev/null || { echo "$0: gcc is required (apt-get install gcc)" 
 
 mkdir -p -- "$out/busybox/bin"
 
-# Compile to a temporary name first so a running agnhost is never overwritten in place.
-tmp="$out/.agnhost.$$"
+# Compile to a temporary name first so a running program is never overwritten in place.
+tmp="$out/.build.$$"
 trap 'rm -f -- "$tmp"' EXIT
 gcc -O2 -Wall -Wextra -o "$tmp" "$here/agnhost.c"
 mv -f -- "$tmp" "$out/agnhost"
+gcc -O2 -Wall -Wextra -o "$tmp" "$here/../runtime/kemu-init.c"
+mv -f -- "$tmp" "$out/kemu-init"
 
 # Applet links: /bin/busybox --list prints one applet name per line.
 bin="$out/busybox/bin"
@@ -44,4 +47,4 @@ for link in "$bin"/*; do
   [ -n "${known[$name]:-}" ] || rm -f -- "$link"
 done
 
-echo "built $out/agnhost and ${#applets[@]} busybox applet links in $bin"
+echo "built $out/agnhost, $out/kemu-init and ${#applets[@]} busybox applet links in $bin"

@@ -33,6 +33,8 @@ export interface PodWorkerOptions {
   cni: Cni;
   events: EventSink;
   images: { agnhost: string; busyboxBin: string; nginx: string };
+  /** The kemu-init binary that starts containers. */
+  init: string;
   dns: { clusterDNS: string; clusterDomain: string };
 }
 
@@ -359,6 +361,7 @@ export class PodWorker {
     const exitFile = join(runDir, `exit-${c.restartCount}`);
     rmSync(exitFile, { force: true });
     c.shimPid = startContainer({
+      init: this.o.init,
       netns: rec.netns,
       hostname: pod.spec.hostname ?? rec.name,
       hostsFile: join(dir, "hosts"),

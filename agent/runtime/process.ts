@@ -1,79 +1,53 @@
-// Container processes. A container is a process tree started inside its pod's network namespace
-// with its own PID, UTS (hostname = pod name), IPC and mount namespaces, where the pod's hosts and
-// resolv.conf files are bind-mounted over /etc. Each runs under a tiny shell "shim" (the role of
-// containerd-shim) that outlives agent restarts and records the exit code in a file, so a
-// restarted agent can still tell how a container ended.
+// Container processes. A container is a process started inside its pod's network namespace with
+// its own PID, UTS (hostname = pod name), IPC and mount namespaces, where the pod's hosts and
+// resolv.conf files are bind-mounted over /etc. kemu-init (agent/runtime/kemu-init.c) does all of
+// it and stays as the container's shim (the role of containerd-shim): it outlives agent restarts
+// and records the exit status in a file, so a restarted agent can still tell how a container ended.
 //
-//   sh (shim: waits, writes exit code) -> ip netns exec POD -> unshare --pid --fork ... -> sh -> exec CMD
+//   kemu-init (shim, in the pod's network namespace) -> the container (PID 1 of its namespace)
 //
-// User data (argv, hostname, paths) only ever travels as argv elements: the two constant scripts
-// read them as "$@".
+// User data (argv, env, hostname, paths) only ever travels as argv elements and environment.
 
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 
-/** The shim: run the rest of argv, then write its exit status to $KEMU_EXIT_FILE. */
-const SHIM = '"$@"; echo $? > "$KEMU_EXIT_FILE"';
-/** Inside the new namespaces: per-pod /etc files, the hostname, then exec the container command. */
-const INIT =
-  'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf && hostname "$3" && shift 3 && exec "$@"';
-
-/** GNU env: sets the listed variables, then execvp's the command with the new PATH. */
-const ENV = "/usr/bin/env";
-/** What the shim chain itself runs on. */
-const NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 export interface StartSpec {
+  /** Path of the kemu-init binary. */
+  init: string;
   netns: string;
   hostname: string;
   hostsFile: string;
   resolvFile: string;
   argv: string[];
+  /** The container's whole environment (PATH included). */
   env: Record<string, string>;
   cwd?: string;
   logFile: string;
   exitFile: string;
 }
 
-/** argv of the whole chain, for tests and for the record. */
+/** argv of the shim, for tests and for the record. */
 export function containerArgv(spec: StartSpec): string[] {
   return [
-    "sh",
-    "-c",
-    SHIM,
-    "kemu-shim",
-    "ip",
-    "netns",
-    "exec",
-    spec.netns,
-    "unshare",
-    "--uts",
-    "--ipc",
-    "--mount",
-    "--pid",
-    "--fork",
-    "--kill-child",
-    "--mount-proc",
-    "--propagation",
-    "private",
-    "--",
-    "sh",
-    "-c",
-    INIT,
-    "kemu-init",
+    spec.init,
+    "--netns",
+    `/run/netns/${spec.netns}`,
+    "--hosts",
     spec.hostsFile,
+    "--resolv",
     spec.resolvFile,
+    "--hostname",
     spec.hostname,
-    // The container's own environment (its PATH included) applies to its command only; the
-    // chain above runs on the node's PATH so `ip`, `unshare` and `mount` are the node's tools.
-    ENV,
-    "-i",
-    ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    "--exit-file",
+    spec.exitFile,
+    "--cwd",
+    spec.cwd ?? "/",
+    "--",
     ...spec.argv,
   ];
 }
 
-/** Starts the chain detached (own session, output to the log file); returns the shim's pid. */
+/** Starts the shim detached (own session, output to the log file); returns its pid. */
 export function startContainer(spec: StartSpec): number {
   const argv = containerArgv(spec);
   const out = openSync(spec.logFile, "a");
@@ -81,8 +55,8 @@ export function startContainer(spec: StartSpec): number {
     const child = spawn(argv[0], argv.slice(1), {
       detached: true,
       stdio: ["ignore", out, out],
-      env: { PATH: NODE_PATH, KEMU_EXIT_FILE: spec.exitFile },
-      cwd: spec.cwd ?? "/",
+      env: spec.env,
+      cwd: "/",
     });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${spec.argv.join(" ")}`);
@@ -104,13 +78,9 @@ function children(pid: number): number[] {
   }
 }
 
-/** The container's own process (PID 1 of its PID namespace): shim -> unshare -> target. */
+/** The container's own process (PID 1 of its PID namespace): the shim's only child. */
 export function targetPid(shimPid: number): number | undefined {
-  for (const unsharePid of children(shimPid)) {
-    const target = children(unsharePid)[0];
-    if (target) return target;
-  }
-  return undefined;
+  return children(shimPid)[0];
 }
 
 export function isAlive(pid: number | undefined): boolean {
