@@ -15,7 +15,8 @@ describe("local cluster, host-gw overlay, /29 node ranges", () => {
       upLocalCluster("th", ["--nodes", "2", "--overlay", "host-gw", "--node-cidr-mask-size", "29"]),
       upLocalCluster("to", ["--nodes", "1"]),
     ]);
-    for (const u of ups) if (u.status === "fulfilled") c ? (other = u.value) : (c = u.value);
+    if (ups[0].status === "fulfilled") c = ups[0].value;
+    if (ups[1].status === "fulfilled") other = ups[1].value;
     const failed = ups.find((u) => u.status === "rejected");
     if (failed) {
       await Promise.all([c?.down(), other?.down()]);
