@@ -29,7 +29,22 @@ export interface ContainerRecord {
   lastTerminated?: Terminated;
   /** Epoch ms before which a restart waits (back-off). */
   nextStartAt?: number;
+  /** Epoch ms the current attempt started (startedAt has whole seconds only). */
+  startedAtMs?: number;
+  /** A failed liveness/startup probe is killing this attempt: it restarts unless the policy is Never. */
+  killReason?: "liveness" | "startup";
+  /** Epoch ms after which the probe-killed attempt gets SIGKILL. */
+  killAt?: number;
 }
+
+/** A container's `started` and `ready` as its probes decide them (see probes.ts). */
+export type ProbeResults = (c: ContainerRecord) => { started: boolean; ready: boolean };
+
+/** Without probes: started once running; ready when running (init containers never are). */
+export const noProbes: ProbeResults = (c) => ({
+  started: c.state === "running",
+  ready: c.state === "running" && !c.init,
+});
 
 export interface PodRecord {
   uid: string;
@@ -70,17 +85,18 @@ function containerState(c: ContainerRecord): Record<string, unknown> {
   return { waiting: c.waiting ?? { reason: "ContainerCreating" } };
 }
 
-function containerStatus(c: ContainerRecord): Record<string, unknown> {
+function containerStatus(c: ContainerRecord, probes: ProbeResults): Record<string, unknown> {
+  const { started, ready } = c.init ? noProbes(c) : probes(c);
   return {
     name: c.name,
     state: containerState(c),
     lastState: c.lastTerminated ? { terminated: { ...c.lastTerminated } } : {},
-    ready: c.state === "running" && !c.init,
+    ready,
     restartCount: c.restartCount,
     image: c.image,
     imageID: `kemu://${c.image}`,
     ...(c.state !== "waiting" ? { containerID: `kemu://${c.id}` } : {}),
-    started: c.state === "running",
+    started,
   };
 }
 
@@ -90,6 +106,7 @@ function condition(
   now: string,
   old: Condition[] | undefined,
   reason?: string,
+  message?: string,
 ): Condition {
   const status = ok ? "True" : "False";
   const prev = old?.find((c) => c.type === type);
@@ -99,6 +116,7 @@ function condition(
     lastProbeTime: null,
     lastTransitionTime: prev && prev.status === status ? prev.lastTransitionTime : now,
     ...(!ok && reason ? { reason } : {}),
+    ...(!ok && message ? { message } : {}),
   };
 }
 
@@ -137,14 +155,29 @@ export function podPhase(pod: Pod, rec: PodRecord): NonNullable<Pod["status"]>["
   return policy === "Never" ? "Failed" : "Running";
 }
 
-export function podStatus(pod: Pod, rec: PodRecord, hostIP: string, now: Date): NonNullable<Pod["status"]> {
+export function podStatus(
+  pod: Pod,
+  rec: PodRecord,
+  hostIP: string,
+  now: Date,
+  probes: ProbeResults = noProbes,
+): NonNullable<Pod["status"]> {
   const stamp = rfc3339(now);
   const old = pod.status?.conditions;
   const app = rec.containers.filter((c) => !c.init);
   const inits = rec.containers.filter((c) => c.init);
   const initialized = inits.every((c) => c.state === "terminated" && c.terminated!.exitCode === 0);
-  const ready = app.length > 0 && app.every((c) => c.state === "running");
+  const statuses = app.map((c) => containerStatus(c, probes));
+  const unready = app.filter((_, i) => !statuses[i].ready).map((c) => c.name);
+  const ready = app.length > 0 && unready.length === 0;
   const phase = podPhase(pod, rec);
+  // kubelet's GenerateContainersReadyCondition: PodCompleted once Succeeded, else the unready
+  // containers (Go prints a []string as [a b]).
+  const notReady = phase === "Succeeded" ? "PodCompleted" : "ContainersNotReady";
+  const unreadyMessage =
+    phase !== "Succeeded" && unready.length
+      ? `containers with unready status: [${unready.join(" ")}]`
+      : undefined;
   const status: NonNullable<Pod["status"]> = {
     ...pod.status,
     phase,
@@ -154,12 +187,12 @@ export function podStatus(pod: Pod, rec: PodRecord, hostIP: string, now: Date): 
     conditions: [
       condition("PodReadyToStartContainers", rec.sandboxReady, stamp, old),
       condition("Initialized", initialized, stamp, old, "ContainersNotInitialized"),
-      condition("Ready", ready && phase === "Running", stamp, old, "ContainersNotReady"),
-      condition("ContainersReady", ready, stamp, old, "ContainersNotReady"),
+      condition("Ready", ready && phase === "Running", stamp, old, notReady, unreadyMessage),
+      condition("ContainersReady", ready, stamp, old, notReady, unreadyMessage),
       condition("PodScheduled", true, stamp, old),
     ],
-    containerStatuses: app.map(containerStatus),
-    ...(inits.length ? { initContainerStatuses: inits.map(containerStatus) } : {}),
+    containerStatuses: statuses,
+    ...(inits.length ? { initContainerStatuses: inits.map((c) => containerStatus(c, noProbes)) } : {}),
   };
   if (rec.podIP) {
     status.podIP = rec.podIP;

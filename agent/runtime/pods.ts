@@ -2,6 +2,8 @@
 // compares what the API wants with what exists (sandbox namespace, CNI attachment, container
 // processes) and fixes the difference; the same sync adopts containers after an agent restart,
 // restarts crashed ones with back-off, honours grace periods on deletion, and removes orphans.
+// Container probes (probes.ts) run beside it: their results decide each container's started and
+// ready, and a failed liveness or startup probe has the sync kill the container for a restart.
 
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +23,7 @@ import {
   shouldRestart,
   type Terminated,
 } from "./pod-record.ts";
+import { killGracePeriodSeconds, killMessage, Prober } from "./probes.ts";
 import { isAlive, readExitCode, signal, startContainer, targetPid } from "./process.ts";
 
 export interface PodWorkerOptions {
@@ -50,10 +53,13 @@ export class PodWorker {
   /** Sandboxes adopted after a restart whose network has not been CNI-CHECKed yet. */
   private readonly unchecked = new Set<string>();
   private timer?: NodeJS.Timeout;
+  private readonly prober: Prober;
 
   constructor(opts: PodWorkerOptions) {
     this.o = opts;
     mkdirSync(this.podsDir, { recursive: true });
+    // A changed probe result syncs its pod at once: status (endpoints follow readiness) or a kill.
+    this.prober = new Prober({ events: opts.events, onChange: (uid) => this.schedule(uid) });
   }
 
   private get podsDir(): string {
@@ -77,6 +83,7 @@ export class PodWorker {
 
   stop(): void {
     clearInterval(this.timer);
+    this.prober.stop();
   }
 
   /** Informer callback: the desired state of one pod changed (undefined = gone from the API). */
@@ -149,6 +156,9 @@ export class PodWorker {
       if (!rec.sandboxReady) return this.report(pod, rec);
     }
     this.observe(rec);
+    // Probe workers exist before the containers start (kubelet's AddPod precedes their creation).
+    this.prober.sync(pod, rec);
+    this.killUnhealthy(pod, rec);
     this.startDue(pod, rec);
     this.save(rec);
     await this.report(pod, rec);
@@ -288,6 +298,29 @@ export class PodWorker {
     }
   }
 
+  /**
+   * Containers whose liveness or startup probe failed: SIGTERM with the Killing event kubelet
+   * records, then SIGKILL once the grace period (the probe's terminationGracePeriodSeconds, else
+   * the pod's) is over. The restart follows when the exit is observed.
+   */
+  private killUnhealthy(pod: Pod, rec: PodRecord): void {
+    const policy = pod.spec.restartPolicy ?? "Always";
+    for (const c of rec.containers) {
+      if (c.init || c.state !== "running") continue;
+      if (c.killAt !== undefined) {
+        if (Date.now() >= c.killAt) signal(targetPid(c.shimPid!) ?? c.shimPid, "SIGKILL");
+        continue;
+      }
+      const reason = this.prober.killReason(rec.uid, c);
+      if (!reason) continue;
+      const spec = pod.spec.containers.find((x) => x.name === c.name);
+      c.killReason = reason;
+      c.killAt = Date.now() + killGracePeriodSeconds(pod, spec, reason) * 1000;
+      this.o.events.emit(pod, "Normal", "Killing", killMessage(c.name, reason, policy));
+      signal(targetPid(c.shimPid!), "SIGTERM");
+    }
+  }
+
   private startDue(pod: Pod, rec: PodRecord): void {
     const policy = pod.spec.restartPolicy ?? "Always";
     const specs = new Map(
@@ -307,7 +340,13 @@ export class PodWorker {
   private advance(pod: Pod, rec: PodRecord, c: ContainerRecord, spec: Container, policy: string): void {
     if (c.state === "running") return;
     if (c.state === "terminated") {
-      if (!shouldRestart(policy, c.terminated!.exitCode, c.init)) return;
+      // A container killed for a failed liveness/startup probe restarts whatever its exit code.
+      const restart = c.killReason
+        ? policy !== "Never"
+        : shouldRestart(policy, c.terminated!.exitCode, c.init);
+      if (!restart) return;
+      c.killReason = undefined;
+      c.killAt = undefined;
       // Crash loop: remember the ending, wait out the back-off, then start the next attempt.
       c.lastTerminated = c.terminated as Terminated;
       c.restartCount++;
@@ -374,7 +413,10 @@ export class PodWorker {
     });
     c.exitFile = exitFile;
     c.state = "running";
-    c.startedAt = rfc3339(new Date());
+    c.startedAtMs = Date.now();
+    c.startedAt = rfc3339(c.startedAtMs);
+    c.killReason = undefined;
+    c.killAt = undefined;
     c.waiting = undefined;
     c.terminated = undefined;
     if (c.restartCount === 0) {
@@ -392,7 +434,7 @@ export class PodWorker {
   // ---- status ----
 
   private async report(pod: Pod, rec: PodRecord): Promise<void> {
-    const status = podStatus(pod, rec, this.o.hostIP, new Date());
+    const status = podStatus(pod, rec, this.o.hostIP, new Date(), (c) => this.prober.status(rec.uid, c));
     const text = JSON.stringify({
       ...status,
       conditions: status.conditions?.map((c) => ({ ...c, lastTransitionTime: "" })),
@@ -414,6 +456,7 @@ export class PodWorker {
   // ---- termination ----
 
   private async terminate(rec: PodRecord, pod: Pod | undefined): Promise<void> {
+    this.prober.forget(rec.uid);
     const running = rec.containers.filter((c) => c.state === "running" && isAlive(c.shimPid));
     if (running.length && rec.killAt === undefined) {
       const grace = pod?.metadata.deletionGracePeriodSeconds ?? pod?.spec.terminationGracePeriodSeconds ?? 0;
