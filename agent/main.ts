@@ -14,6 +14,7 @@ import { KubeletServer } from "./kubelet-server.ts";
 import { NodeStatusReporter } from "./node-status.ts";
 import { VTEP_MAC_ANNOTATION } from "./overlay/desired.ts";
 import { Overlay } from "./overlay/overlay.ts";
+import { KubeProxy, type ProxyMode } from "./proxy/proxy.ts";
 import { ApiEvents } from "./runtime/events.ts";
 import { PodWorker } from "./runtime/pods.ts";
 import { agentServingCert } from "./serving-cert.ts";
@@ -34,6 +35,10 @@ export interface AgentOptions {
   imagesDir: string;
   /** Underlay interface whose address is the node's InternalIP. */
   underlayDevice: string;
+  /** kube-proxy's mode for Service VIPs. */
+  proxyMode: ProxyMode;
+  /** The service network (kube-apiserver's --service-cluster-ip-range). */
+  serviceCidr: string;
 }
 
 const OVERLAY_RESYNC_MS = 10_000;
@@ -95,7 +100,11 @@ export async function runAgent(o: AgentOptions): Promise<() => Promise<void>> {
   if (vtepMAC) await status.annotate({ [VTEP_MAC_ANNOTATION]: JSON.stringify({ VtepMAC: vtepMAC }) });
   const self = { name: o.node, underlayIP: underlay.ip, podCIDR, vtepMAC };
   let overlayBusy = false;
-  const nodes = new Informer<NodeObject>(client, "/api/v1/nodes", "", () => void syncOverlay());
+  let proxy: KubeProxy | undefined;
+  const nodes = new Informer<NodeObject>(client, "/api/v1/nodes", "", () => {
+    void syncOverlay();
+    proxy?.requestSync();
+  });
   async function syncOverlay(): Promise<void> {
     if (overlayBusy) return;
     overlayBusy = true;
@@ -165,13 +174,31 @@ export async function runAgent(o: AgentOptions): Promise<() => Promise<void>> {
   pods.reconcileOrphans();
   await pods.removeOrphanNamespaces();
   pods.start();
+
+  // Service VIPs, as kube-proxy programs them.
+  proxy = new KubeProxy({
+    client,
+    nodes: () =>
+      [...nodes.cache.values()].map((n) => ({
+        name: n.metadata.name!,
+        ready: n.status?.conditions?.find((c) => c.type === "Ready")?.status === "True",
+      })),
+    mode: o.proxyMode,
+    nodeName: o.node,
+    nodeIPs: [underlay.ip],
+    clusterCidr: o.clusterCidr,
+    serviceCidr: o.serviceCidr,
+    underlayDevice: o.underlayDevice,
+  });
+  await proxy.start();
   await status.setReady(true);
   console.log(
-    `kemu agent: node ${o.node} ready (InternalIP ${underlay.ip}, podCIDR ${podCIDR}, overlay ${o.overlay})`,
+    `kemu agent: node ${o.node} ready (InternalIP ${underlay.ip}, podCIDR ${podCIDR}, overlay ${o.overlay}, kube-proxy ${o.proxyMode})`,
   );
 
   return async () => {
     clearInterval(overlayTimer);
+    proxy?.stop();
     pods.stop();
     podInformer.stop();
     nodes.stop();

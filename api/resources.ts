@@ -11,10 +11,11 @@ import {
   matchesFields,
   parseFieldSelector,
 } from "../emulator/field-selector.ts";
+import { finalizersForDeletion, type PropagationPolicy } from "../emulator/garbage-collection.ts";
 import { apiVersionOf, type KindSpec } from "../emulator/kind.ts";
 import { type LabelSelector, matchesLabels, parseLabelSelector } from "../emulator/label-selector.ts";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from "../emulator/patch.ts";
-import type { KubeObject } from "../emulator/types.ts";
+import type { FieldError, KubeObject } from "../emulator/types.ts";
 import { formatInvalidMessage } from "../emulator/validation.ts";
 import { ApiError, conflictModified, errors } from "./errors.ts";
 import { type Registry, storageKey, storagePrefix } from "./registry.ts";
@@ -57,11 +58,69 @@ export interface DeleteOptions {
   gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
+  /** Foreground and Orphan leave a finalizer the garbage collector acts on; Background (default) does not. */
+  propagationPolicy?: PropagationPolicy;
+  /** The deprecated form of propagationPolicy: Orphan. */
+  orphanDependents?: boolean;
 }
 
 export interface WriteOptions {
   dryRun?: boolean;
   subresource?: string;
+}
+
+export type AdmissionOperation = "CREATE" | "UPDATE" | "DELETE";
+
+export interface AdmissionRequest {
+  operation: AdmissionOperation;
+  /**
+   * CREATE/UPDATE: the object about to be stored, defaulted and validated; a hook may change it in
+   * place (allocated values). DELETE: the stored object about to be removed.
+   */
+  object: KubeObject;
+  /** The stored object before the write (UPDATE, DELETE). */
+  old?: KubeObject;
+  dryRun: boolean;
+  /** "status" for status writes; undefined for the main resource and for controllers' mutate(). */
+  subresource?: string;
+}
+
+/**
+ * What a hook reserved for one write. Exactly one of the two runs: `commit` once the store write
+ * succeeded, `abort` when it failed, was a dry run, or a later hook refused the write.
+ */
+export interface AdmissionTicket {
+  commit?(): void;
+  abort?(): void;
+}
+
+/**
+ * A per-kind step between validation and the store write (upstream's service REST allocating IPs
+ * and ports inside the create/update). Throw AdmissionError for a 422 naming fields, or an
+ * ApiError for anything else; the write then does not happen.
+ */
+export type AdmissionHook = (
+  req: AdmissionRequest,
+) => AdmissionTicket | undefined | Promise<AdmissionTicket | undefined>;
+
+/** A hook's refusal, answered as 422 Invalid with these causes (`Service "web" is invalid: ...`). */
+export class AdmissionError extends Error {
+  readonly causes: FieldError[];
+  constructor(causes: FieldError[]) {
+    super(causes.map((c) => `${c.field}: ${c.message}`).join(", "));
+    this.causes = causes;
+  }
+}
+
+function settle(tickets: AdmissionTicket[], stored: boolean): void {
+  for (const t of tickets) {
+    try {
+      if (stored) t.commit?.();
+      else t.abort?.();
+    } catch (e) {
+      console.error("kemu admission: settling a write:", e);
+    }
+  }
 }
 
 const MAX_CONFLICT_RETRIES = 8;
@@ -122,11 +181,52 @@ export class Resources {
   readonly store: Store;
   readonly registry: Registry;
   private readonly now: () => Date;
+  private readonly admission = new Map<string, AdmissionHook[]>();
 
   constructor(store: Store, registry: Registry, opts: { now?: () => Date } = {}) {
     this.store = store;
     this.registry = registry;
     this.now = opts.now ?? (() => new Date());
+  }
+
+  /**
+   * Registers an admission hook for writes to a kind's storage (views of it included). Hooks run
+   * in registration order: CREATE before a create, UPDATE before an update (setting a
+   * deletionTimestamp excepted), DELETE before the object leaves the store. Returns an unregister
+   * function.
+   */
+  admit(spec: KindSpec, hook: AdmissionHook): () => void {
+    const s = this.storageSpec(spec);
+    const key = `${s.group}/${s.resource}`;
+    const hooks = this.admission.get(key) ?? [];
+    hooks.push(hook);
+    this.admission.set(key, hooks);
+    return () => {
+      const i = hooks.indexOf(hook);
+      if (i >= 0) hooks.splice(i, 1);
+    };
+  }
+
+  /** Runs the kind's hooks; if one refuses, what the earlier ones reserved is given back. */
+  private async runAdmission(
+    spec: KindSpec,
+    internal: KindSpec,
+    req: AdmissionRequest,
+  ): Promise<AdmissionTicket[]> {
+    const hooks = this.admission.get(`${internal.group}/${internal.resource}`);
+    if (!hooks?.length) return [];
+    const tickets: AdmissionTicket[] = [];
+    try {
+      for (const hook of hooks) {
+        const t = await hook(req);
+        if (t) tickets.push(t);
+      }
+    } catch (e) {
+      settle(tickets, false);
+      if (e instanceof AdmissionError) throw this.invalid(spec, req.object, e.causes);
+      throw e;
+    }
+    return tickets;
   }
 
   // ---- reads ----
@@ -209,14 +309,26 @@ export class Resources {
     const problems = internal.validate(obj);
     if (problems.length) throw this.invalid(spec, obj, problems);
     if (internal.namespaced) await this.checkNamespaceWritable(meta.namespace!, spec, meta.name!);
-    if (opts.dryRun) return this.external(spec, obj);
+    const tickets = await this.runAdmission(spec, internal, {
+      operation: "CREATE",
+      object: obj,
+      dryRun: !!opts.dryRun,
+    });
+    if (opts.dryRun) {
+      settle(tickets, false);
+      return this.external(spec, obj);
+    }
+    let stored = false;
     try {
-      const stored = await this.store.create(storageKey(internal, meta.namespace, meta.name!), obj);
-      return this.external(spec, stored.object);
+      const created = await this.store.create(storageKey(internal, meta.namespace, meta.name!), obj);
+      stored = true;
+      return this.external(spec, created.object);
     } catch (e) {
       if (e instanceof StoreError && e.code === "exists")
         throw errors.alreadyExists(spec.resource, spec.group, meta.name!);
       throw e;
+    } finally {
+      settle(tickets, stored);
     }
   }
 
@@ -340,21 +452,36 @@ export class Resources {
           `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
         );
       }
-      const next = this.markDeleting(internal, current, opts.gracePeriodSeconds);
+      const gcFinalizers = finalizersForDeletion(current.metadata.finalizers, opts);
+      const deleting = gcFinalizers
+        ? { ...current, metadata: { ...current.metadata, finalizers: gcFinalizers } }
+        : current;
+      const next = this.markDeleting(internal, deleting, opts.gracePeriodSeconds);
       if (opts.dryRun) return this.external(spec, next ?? current);
+      let tickets: AdmissionTicket[] = [];
+      let removed = false;
       try {
         if (next) {
           if (withoutVersion(next) === withoutVersion(current)) return this.external(spec, current);
           const updated = await this.store.update(key, next, stored.revision);
           return this.external(spec, updated.object);
         }
+        tickets = await this.runAdmission(spec, internal, {
+          operation: "DELETE",
+          object: current,
+          old: current,
+          dryRun: false,
+        });
         const deleted = await this.store.delete(key, stored.revision);
+        removed = true;
         return this.external(spec, deleted.object);
       } catch (e) {
         if (e instanceof StoreError && e.code === "conflict" && attempt < MAX_CONFLICT_RETRIES) continue;
         if (e instanceof StoreError && e.code === "not-found")
           throw errors.notFound(spec.resource, spec.group, name);
         throw e;
+      } finally {
+        settle(tickets, removed);
       }
     }
   }
@@ -567,15 +694,28 @@ export class Resources {
       // manifest); status and server-owned fields then come back from the stored object.
       if (!opts.subresource) internal.defaults?.(wanted);
       const next = this.mergeUpdate(internal, current, wanted, opts.subresource);
+      if (!opts.subresource || opts.subresource === RAW) internal.prepareForUpdate?.(next, current);
       const problems = [...internal.validate(next), ...(internal.validateUpdate?.(next, current) ?? [])];
       if (problems.length) throw this.invalid(spec, next, problems);
       if (withoutVersion(next) === withoutVersion(current)) return this.external(spec, current);
-      if (opts.dryRun) return this.external(spec, next);
       const finished = this.finishedDeleting(next);
+      const tickets = await this.runAdmission(spec, internal, {
+        operation: finished ? "DELETE" : "UPDATE",
+        object: finished ? current : next,
+        old: current,
+        dryRun: !!opts.dryRun,
+        subresource: opts.subresource === RAW ? undefined : opts.subresource,
+      });
+      if (opts.dryRun) {
+        settle(tickets, false);
+        return this.external(spec, next);
+      }
+      let written = false;
       try {
         const result = finished
           ? await this.store.delete(key, stored.revision)
           : await this.store.update(key, next, stored.revision);
+        written = true;
         return this.external(spec, result.object);
       } catch (e) {
         if (e instanceof StoreError && e.code === "conflict") {
@@ -585,6 +725,8 @@ export class Resources {
         if (e instanceof StoreError && e.code === "not-found")
           throw errors.notFound(spec.resource, spec.group, name);
         throw e;
+      } finally {
+        settle(tickets, written);
       }
     }
   }

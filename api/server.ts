@@ -9,12 +9,20 @@ import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { createBuiltinKinds } from "../emulator/kinds/index.ts";
 import { createApp } from "./app.ts";
+import { DeploymentController } from "./controllers/deployment.ts";
+import { EndpointSliceMirroringController } from "./controllers/endpoint-slice-mirroring.ts";
+import { EndpointSliceController } from "./controllers/endpoint-slices.ts";
+import { EndpointsController } from "./controllers/endpoints.ts";
 import { EventRecorder } from "./controllers/event-recorder.ts";
 import { startEventTtl } from "./controllers/event-ttl.ts";
+import { GarbageCollector } from "./controllers/garbage-collector.ts";
+import { advertiseAddress, KubernetesServiceController } from "./controllers/kubernetes-service.ts";
+import { LoadBalancerController } from "./controllers/load-balancer.ts";
 import { NamespaceController } from "./controllers/namespace.ts";
 import { NodeIpamController } from "./controllers/node-ipam.ts";
 import { NodeLifecycleController } from "./controllers/node-lifecycle.ts";
 import { PodGcController } from "./controllers/pod-gc.ts";
+import { ReplicaSetController } from "./controllers/replica-set.ts";
 import { SchedulerController } from "./controllers/scheduler.ts";
 import { loadOrCreateToken, writeKubeconfig } from "./credentials.ts";
 import { ApiError } from "./errors.ts";
@@ -23,6 +31,8 @@ import { NodeProxy } from "./node-proxy.ts";
 import { bindingSubresource, logSubresource } from "./pod-subresources.ts";
 import { Registry } from "./registry.ts";
 import { Resources } from "./resources.ts";
+import { scaleSubresource } from "./scale-subresource.ts";
+import { ServiceAllocation } from "./service-admission.ts";
 import { SqliteStore } from "./store/sqlite-store.ts";
 import { servingCert, servingNames } from "./tls.ts";
 import { EventsSocket } from "./ws-events.ts";
@@ -55,6 +65,16 @@ export interface ApiServerOptions {
   clusterName?: string;
   /** Changes kept in the store's log for watch resumption (default 20000); older ones give 410. */
   retainChanges?: number;
+  /** ClusterIPs come from here (default 10.96.0.0/12, as --service-cluster-ip-range). */
+  serviceCidr?: string;
+  /** NodePorts come from here (default 30000-32767, as --service-node-port-range). */
+  nodePortRange?: string;
+  /** LoadBalancer addresses: a CIDR or an "A-B" range; none leaves LoadBalancer Services pending. */
+  loadBalancerPool?: string;
+  /** The API server's address in the `kubernetes` Endpoints (default: `host` when routable). */
+  advertiseAddress?: string;
+  /** How often cluster IP and node port allocations are checked against the store (default 60 s). */
+  serviceRepairIntervalMs?: number;
 }
 
 export interface ApiServer {
@@ -66,6 +86,8 @@ export interface ApiServer {
   resources: Resources;
   registry: Registry;
   recorder: EventRecorder;
+  /** The Service cluster IP / node port allocators (and their repair pass). */
+  serviceAllocation: ServiceAllocation;
   close(): Promise<void>;
 }
 
@@ -99,6 +121,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const resources = new Resources(store, registry);
   const token = loadOrCreateToken(opts.dataDir);
   await ensureNamespaces(resources, registry);
+  // Service IPs and ports are allocated inside the writes, so the allocators are rebuilt from the
+  // store before the first request can arrive.
+  const repairRecorder = new EventRecorder(resources, registry, "ipallocator-repair-controller");
+  const serviceAllocation = new ServiceAllocation(resources, registry, repairRecorder, {
+    serviceCidr: opts.serviceCidr,
+    nodePortRange: opts.nodePortRange,
+    repairIntervalMs: opts.serviceRepairIntervalMs,
+  });
+  await serviceAllocation.start();
 
   const nodeProxy = new NodeProxy(resources, registry, token);
   const host = opts.host ?? "127.0.0.1";
@@ -114,6 +145,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       bindingSubresource,
       logSubresource((pod, query) => nodeProxy.logs(pod, query)),
       finalizeSubresource,
+      scaleSubresource("apps", "deployments"),
+      scaleSubresource("apps", "replicasets"),
     ],
   });
   const events = new EventsSocket(resources, registry, token);
@@ -154,7 +187,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const recorder = new EventRecorder(resources, registry, "kemu-controller-manager");
   // Scheduling events name the scheduler as their source, as upstream's do.
   const schedulerRecorder = new EventRecorder(resources, registry, "default-scheduler");
-  const stops: (() => void)[] = [];
+  const lbRecorder = new EventRecorder(resources, registry, "service-lb-controller");
+  const stops: (() => void)[] = [() => serviceAllocation.stop()];
+  // kube-apiserver's own reconciler, so it runs with or without the controllers.
+  const kubernetesService = new KubernetesServiceController(resources, registry, {
+    serviceIP: serviceAllocation.kubernetesServiceIP,
+    apiPort: address.port,
+    advertiseAddress: advertiseAddress(host, opts.advertiseAddress),
+  });
+  await kubernetesService.start();
+  stops.push(() => kubernetesService.stop());
   if (opts.controllers !== false) {
     const controllers = [
       new SchedulerController(resources, registry, schedulerRecorder),
@@ -167,6 +209,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       }),
       new NamespaceController(resources, registry, recorder),
       new PodGcController(resources, registry, recorder),
+      new GarbageCollector(resources, registry),
+      new ReplicaSetController(resources, registry, recorder),
+      new DeploymentController(resources, registry, recorder),
+      new EndpointsController(resources, registry),
+      new EndpointSliceController(resources, registry),
+      new EndpointSliceMirroringController(resources, registry),
+      new LoadBalancerController(resources, registry, lbRecorder, { pool: opts.loadBalancerPool }),
     ];
     for (const c of controllers) {
       await c.start();
@@ -183,10 +232,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     resources,
     registry,
     recorder,
+    serviceAllocation,
     async close() {
       for (const stop of stops) stop();
       await recorder.flush();
       await schedulerRecorder.flush();
+      await repairRecorder.flush();
+      await lbRecorder.flush();
       events.close();
       nodeProxy.close();
       for (const srv of [server, unixServer]) {

@@ -2,6 +2,8 @@
 
 import { fileURLToPath } from "node:url";
 import { runAgent } from "../agent/main.ts";
+import { PROXY_MODES, type ProxyMode } from "../agent/proxy/proxy.ts";
+import { parseCidr } from "../emulator/cidr.ts";
 import { validateNodeIpamConfig } from "../emulator/node-ipam.ts";
 import { intFlag, parseFlags, UsageError } from "./args.ts";
 
@@ -28,6 +30,8 @@ Flags:
   --max-pods N            pod capacity reported for the node (default 110)
   --underlay-device DEV   interface whose IPv4 address is the node's InternalIP (default eth0)
   --images-dir DIR        built image programs (default: build/images in this checkout)
+  --proxy-mode MODE       kube-proxy mode for Service VIPs: iptables (default) or nftables
+  --service-cidr CIDR     the service network (default 10.96.0.0/12)
   -h, --help              show this help
 `;
 
@@ -45,6 +49,8 @@ const flags = {
   "max-pods": { type: "string" },
   "underlay-device": { type: "string" },
   "images-dir": { type: "string" },
+  "proxy-mode": { type: "string" },
+  "service-cidr": { type: "string" },
 } as const;
 
 export async function agentCommand(argv: string[]): Promise<void> {
@@ -62,6 +68,18 @@ export async function agentCommand(argv: string[]): Promise<void> {
   const overlay = (values.overlay as string | undefined) ?? "vxlan";
   if (overlay !== "vxlan" && overlay !== "host-gw") {
     throw new UsageError(`kemu agent: --overlay must be vxlan or host-gw, got "${overlay}"`);
+  }
+  const proxyMode = (values["proxy-mode"] as string | undefined) ?? "iptables";
+  if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) {
+    throw new UsageError(
+      `kemu agent: --proxy-mode must be one of ${PROXY_MODES.join(", ")}, got "${proxyMode}"`,
+    );
+  }
+  const serviceCidr = (values["service-cidr"] as string | undefined) ?? "10.96.0.0/12";
+  try {
+    if (parseCidr(serviceCidr).family !== 4) throw new Error("only IPv4 service networks are supported");
+  } catch (e) {
+    throw new UsageError(`kemu agent: --service-cidr ${serviceCidr}: ${(e as Error).message}`);
   }
   const clusterCidr = (values["cluster-cidr"] as string | undefined) ?? "10.244.0.0/16";
   try {
@@ -83,6 +101,8 @@ export async function agentCommand(argv: string[]): Promise<void> {
     maxPods: intFlag("agent", "max-pods", values["max-pods"], 1, 10000) ?? 110,
     underlayDevice: (values["underlay-device"] as string | undefined) ?? "eth0",
     imagesDir: (values["images-dir"] as string | undefined) ?? DEFAULT_IMAGES_DIR,
+    proxyMode: proxyMode as ProxyMode,
+    serviceCidr,
   });
   await new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());

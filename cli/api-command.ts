@@ -2,6 +2,8 @@
 
 import { startApiServer } from "../api/server.ts";
 import { validateNodeIpamConfig } from "../emulator/node-ipam.ts";
+import { AddressPool, parsePortRange, ServiceIPRange } from "../emulator/range-allocator.ts";
+import { parseIP } from "../emulator/validation.ts";
 import { durationFlag, intFlag, parseFlags, UsageError } from "./args.ts";
 
 export const apiHelp = `Usage: kemu api --data-dir DIR [flags]
@@ -19,6 +21,13 @@ Flags:
   --node-monitor-grace-period D  lease age after which a node turns NotReady (default 40s)
   --pod-eviction-timeout D       how long pods tolerate an unreachable node (default 5m)
   --event-ttl D                  how long Events are kept (default 1h)
+  --service-cluster-ip-range CIDR
+                                 Service cluster IPs (default 10.96.0.0/12; the first address is
+                                 the kubernetes Service's)
+  --service-node-port-range MIN-MAX
+                                 NodePorts of NodePort and LoadBalancer Services (default 30000-32767)
+  --load-balancer-pool CIDR|A-B  addresses for LoadBalancer Services (default none: they stay pending)
+  --advertise-address IP         the API server's address in the kubernetes Endpoints (default --host)
   --unix-socket PATH             also serve on this Unix socket (local clusters forward to it)
   --tls-name NAME                extra name or address for the serving certificate (repeatable)
   -h, --help                     show this help
@@ -33,6 +42,10 @@ const flags = {
   "node-monitor-grace-period": { type: "string" },
   "pod-eviction-timeout": { type: "string" },
   "event-ttl": { type: "string" },
+  "service-cluster-ip-range": { type: "string" },
+  "service-node-port-range": { type: "string" },
+  "load-balancer-pool": { type: "string" },
+  "advertise-address": { type: "string" },
   "unix-socket": { type: "string" },
   "tls-name": { type: "string", multiple: true },
 } as const;
@@ -53,6 +66,11 @@ export async function apiCommand(argv: string[]): Promise<void> {
   } catch (e) {
     throw new UsageError(`kemu api: --cluster-cidr/--node-cidr-mask-size: ${(e as Error).message}`);
   }
+  const serviceCidr = values["service-cluster-ip-range"] as string | undefined;
+  const nodePortRange = values["service-node-port-range"] as string | undefined;
+  const loadBalancerPool = values["load-balancer-pool"] as string | undefined;
+  const advertiseAddress = values["advertise-address"] as string | undefined;
+  checkServiceFlags(serviceCidr, nodePortRange, loadBalancerPool, advertiseAddress);
   const evictionMs = durationFlag("api", "pod-eviction-timeout", values["pod-eviction-timeout"]);
   const server = await startApiServer({
     dataDir,
@@ -69,6 +87,10 @@ export async function apiCommand(argv: string[]): Promise<void> {
     eventTtlMs: durationFlag("api", "event-ttl", values["event-ttl"]),
     unixSocket: values["unix-socket"] as string | undefined,
     tlsNames: values["tls-name"] as string[] | undefined,
+    serviceCidr,
+    nodePortRange,
+    loadBalancerPool,
+    advertiseAddress,
   });
   process.stdout.write(`kemu api listening on ${server.url}\nkubeconfig: ${server.kubeconfigPath}\n`);
   await new Promise<void>((resolve) => {
@@ -77,4 +99,42 @@ export async function apiCommand(argv: string[]): Promise<void> {
     process.once("SIGTERM", stop);
   });
   await server.close();
+}
+
+/** Refuses bad Service ranges up front, naming the flag, instead of failing at the first Service. */
+export function checkServiceFlags(
+  serviceCidr: string | undefined,
+  nodePortRange: string | undefined,
+  loadBalancerPool: string | undefined,
+  advertiseAddress?: string,
+): void {
+  let range: ServiceIPRange | undefined;
+  try {
+    range = new ServiceIPRange(serviceCidr ?? "10.96.0.0/12");
+  } catch (e) {
+    throw new UsageError(`kemu api: --service-cluster-ip-range: ${(e as Error).message}`);
+  }
+  if (nodePortRange !== undefined) {
+    try {
+      parsePortRange(nodePortRange);
+    } catch (e) {
+      throw new UsageError(`kemu api: --service-node-port-range: ${(e as Error).message}`);
+    }
+  }
+  if (loadBalancerPool !== undefined) {
+    let pool: AddressPool;
+    try {
+      pool = new AddressPool(loadBalancerPool);
+    } catch (e) {
+      throw new UsageError(`kemu api: --load-balancer-pool: ${(e as Error).message}`);
+    }
+    if (pool.overlapsCidr(range.cidr)) {
+      throw new UsageError(
+        `kemu api: --load-balancer-pool ${pool.text} overlaps the service range ${range.cidr}; pick addresses outside it`,
+      );
+    }
+  }
+  if (advertiseAddress !== undefined && !parseIP(advertiseAddress)) {
+    throw new UsageError(`kemu api: --advertise-address must be an IP address, got "${advertiseAddress}"`);
+  }
 }

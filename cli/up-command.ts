@@ -10,11 +10,13 @@ import {
   DEFAULT_NODES,
   DEFAULT_OVERLAY,
   DEFAULT_POD_CIDR,
+  DEFAULT_PROXY_MODE,
   MAX_NODE_CIDR_MASK,
   MAX_NODES,
   MIN_NODE_CIDR_MASK,
   NODE_POD_CIDR_MASK,
   type Overlay,
+  type ProxyMode,
   validateClusterInput,
 } from "./local/plan.ts";
 
@@ -32,6 +34,8 @@ Flags:
   --pod-cidr CIDR    IPv4 pod network, one /24 per node (default ${DEFAULT_POD_CIDR})
   --node-cidr-mask-size N
                      prefix length of each node's podCIDR, ${MIN_NODE_CIDR_MASK} to ${MAX_NODE_CIDR_MASK} (default ${NODE_POD_CIDR_MASK})
+  --proxy-mode MODE  kube-proxy mode on every node: iptables or nftables (default ${DEFAULT_PROXY_MODE})
+  --lb-pool CIDR     LoadBalancer addresses, reachable from the host (default 172.30.K.192/27 on the underlay)
   --data-dir DIR     state, logs and kubeconfig (default /var/lib/kemu/NAME)
   --timeout D        how long to wait for every node to be Ready (default ${DEFAULT_UP_TIMEOUT_MS / 1000}s)
   -h, --help         show this help
@@ -47,6 +51,8 @@ const flags = {
   "pod-cidr": { type: "string" },
   "node-cidr-mask-size": { type: "string" },
   "data-dir": { type: "string" },
+  "proxy-mode": { type: "string" },
+  "lb-pool": { type: "string" },
   timeout: { type: "string" },
 } as const;
 
@@ -69,10 +75,12 @@ export async function upCommand(argv: string[]): Promise<void> {
       MIN_NODE_CIDR_MASK,
       MAX_NODE_CIDR_MASK,
     ) ?? NODE_POD_CIDR_MASK;
+  const proxyMode = (values["proxy-mode"] as ProxyMode | undefined) ?? DEFAULT_PROXY_MODE;
+  const lbPool = values["lb-pool"] as string | undefined;
   const dataDir = resolve((values["data-dir"] as string | undefined) ?? defaultDataDir(name));
   const timeoutMs = durationFlag("up", "timeout", values.timeout) ?? DEFAULT_UP_TIMEOUT_MS;
   try {
-    validateClusterInput({ name, nodes, overlay, podCidr, dataDir, nodeCidrMaskSize });
+    validateClusterInput({ name, nodes, overlay, podCidr, dataDir, nodeCidrMaskSize, proxyMode, lbPool });
   } catch (e) {
     throw new UsageError(`kemu up: ${(e as Error).message}`);
   }
@@ -90,6 +98,8 @@ export async function upCommand(argv: string[]): Promise<void> {
       overlay,
       podCidr,
       nodeCidrMaskSize,
+      proxyMode,
+      ...(lbPool ? { lbPool } : {}),
       dataDir,
       timeoutMs,
       signal: abort.signal,
@@ -99,7 +109,8 @@ export async function upCommand(argv: string[]): Promise<void> {
     const seconds = ((Date.now() - t0) / 1000).toFixed(1);
     process.stdout.write(
       `Cluster "${name}" is up: ${ready.length} nodes Ready in ${seconds}s ` +
-        `(${plan.overlay} overlay, pods ${plan.podCidr}, underlay ${plan.underlay.subnet}).\n\n` +
+        `(${plan.overlay} overlay, kube-proxy ${plan.proxyMode}, pods ${plan.podCidr}, underlay ${plan.underlay.subnet}, ` +
+        `LoadBalancer pool ${plan.loadBalancer.pool}).\n\n` +
         `API:         ${plan.api.hostUrl}\n` +
         `kubeconfig:  export KUBECONFIG=${plan.files.kubeconfig}\n` +
         `logs:        ${plan.files.logs}\n\n` +

@@ -44,6 +44,11 @@ export interface KindSpec<T extends KubeObject = KubeObject> {
   validate(obj: T): FieldError[];
   /** Extra update checks (immutability). Runs after `validate` on the new object. */
   validateUpdate?(obj: T, old: T): FieldError[];
+  /**
+   * Full-object updates only, before validation (upstream's strategy PrepareForUpdate): fill in
+   * server-allocated values a client left out and drop fields a type change made meaningless.
+   */
+  prepareForUpdate?(obj: T, old: T): void;
   /** Field selectors beyond metadata.name / metadata.namespace, e.g. "spec.nodeName". */
   selectableFields?: Record<string, (obj: T) => string | undefined>;
   /** Server-side table printing (`Accept: application/json;as=Table`). */

@@ -176,3 +176,72 @@ export interface FieldError {
   /** Human text as kubectl shows it, e.g. `Invalid value: 70000: must be between 1 and 65535, inclusive`. */
   message: string;
 }
+
+/** metav1.LabelSelector as workload specs carry it. */
+export interface LabelSelectorSpec {
+  matchLabels?: Record<string, string> | null;
+  matchExpressions?: { key: string; operator: string; values?: string[] | null }[] | null;
+}
+
+export interface PodTemplateSpec {
+  metadata?: ObjectMeta;
+  spec: PodSpec;
+}
+
+/** apps/v1 ReplicaSet. */
+export interface ReplicaSet extends KubeObject {
+  spec: {
+    replicas?: number;
+    minReadySeconds?: number;
+    selector?: LabelSelectorSpec;
+    template?: PodTemplateSpec;
+    [extra: string]: unknown;
+  };
+  status?: {
+    replicas?: number;
+    fullyLabeledReplicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    observedGeneration?: number;
+    conditions?: Condition[];
+    [extra: string]: unknown;
+  };
+}
+
+export interface DeploymentCondition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  lastUpdateTime?: string;
+  lastTransitionTime?: string;
+  reason?: string;
+  message?: string;
+}
+
+/** apps/v1 Deployment. `maxSurge`/`maxUnavailable` are IntOrString: 3 or "25%". */
+export interface Deployment extends KubeObject {
+  spec: {
+    replicas?: number;
+    selector?: LabelSelectorSpec;
+    template?: PodTemplateSpec;
+    strategy?: {
+      type?: string;
+      rollingUpdate?: { maxSurge?: number | string | null; maxUnavailable?: number | string | null } | null;
+    };
+    minReadySeconds?: number;
+    revisionHistoryLimit?: number;
+    paused?: boolean;
+    progressDeadlineSeconds?: number;
+    [extra: string]: unknown;
+  };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    unavailableReplicas?: number;
+    conditions?: DeploymentCondition[];
+    collisionCount?: number;
+    [extra: string]: unknown;
+  };
+}

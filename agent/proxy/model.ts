@@ -205,9 +205,13 @@ export function externallyAccessible(s: ServicePortInfo): boolean {
   return s.nodePort !== 0 || s.loadBalancerIPs.length > 0 || s.externalIPs.length > 0;
 }
 
-/** Traffic that uses the cluster-wide endpoint set: internal with policy Cluster, or external with Cluster. */
+/**
+ * Whether the port needs the cluster-wide endpoint set: internal policy Cluster, or any external
+ * access at all (even with externalTrafficPolicy Local, traffic from pods to the external address
+ * is short-circuited to the cluster endpoints, as upstream does).
+ */
 export function usesClusterEndpoints(s: ServicePortInfo): boolean {
-  return !s.internalPolicyLocal || (externallyAccessible(s) && !s.externalPolicyLocal);
+  return !s.internalPolicyLocal || externallyAccessible(s);
 }
 
 export function usesLocalEndpoints(s: ServicePortInfo): boolean {

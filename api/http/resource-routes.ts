@@ -7,7 +7,8 @@
 
 import type { Context } from "hono";
 import type { KindSpec } from "../../emulator/kind.ts";
-import type { KubeObject } from "../../emulator/types.ts";
+import type { FieldError, KubeObject } from "../../emulator/types.ts";
+import { formatInvalidMessage, invalid, notSupported } from "../../emulator/validation.ts";
 import { ApiError, errors } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import type { DeleteOptions, Resources, WatchEvent } from "../resources.ts";
@@ -182,6 +183,8 @@ function handleWatch(c: Context, t: Target, resources: Resources): Response {
   });
 }
 
+const PROPAGATION_POLICIES = ["Foreground", "Background", "Orphan"];
+
 async function readDeleteOptions(c: Context): Promise<DeleteOptions> {
   const hasBody = Number(c.req.header("content-length") ?? "0") > 0 || c.req.header("transfer-encoding");
   const body = (hasBody ? ((await readObject(c.req.raw)) ?? {}) : {}) as Record<string, any>;
@@ -195,6 +198,21 @@ async function readDeleteOptions(c: Context): Promise<DeleteOptions> {
     if (!Number.isInteger(n)) throw errors.badRequest(`invalid gracePeriodSeconds: ${grace}`);
     opts.gracePeriodSeconds = n;
   }
+  const policy = query(c, "propagationPolicy") ?? body.propagationPolicy;
+  const orphan = query(c, "orphanDependents") ?? body.orphanDependents;
+  const problems: FieldError[] = [];
+  if (policy != null && !PROPAGATION_POLICIES.includes(policy))
+    problems.push(notSupported("propagationPolicy", policy, PROPAGATION_POLICIES));
+  if (policy != null && orphan != null)
+    problems.push(
+      invalid("propagationPolicy", policy, "orphanDependents and deletionPropagation cannot be both set"),
+    );
+  if (problems.length) {
+    const message = formatInvalidMessage("DeleteOptions", "", problems, "meta.k8s.io");
+    throw errors.invalid("DeleteOptions", "meta.k8s.io", "", message, problems);
+  }
+  if (policy != null) opts.propagationPolicy = policy;
+  else if (orphan != null) opts.orphanDependents = orphan === true || orphan === "true";
   return opts;
 }
 

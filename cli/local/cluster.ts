@@ -106,6 +106,8 @@ export async function upCluster(opts: UpOptions): Promise<UpResult> {
     podCidr: opts.podCidr,
     dataDir,
     ...(opts.nodeCidrMaskSize !== undefined ? { nodeCidrMaskSize: opts.nodeCidrMaskSize } : {}),
+    ...(opts.proxyMode !== undefined ? { proxyMode: opts.proxyMode } : {}),
+    ...(opts.lbPool !== undefined ? { lbPool: opts.lbPool } : {}),
   };
   validateClusterInput(input);
   requireRoot("kemu up");

@@ -65,19 +65,38 @@ describe("cluster plan", () => {
     expect(plan.nodeCidrMaskSize).toBe(28);
   });
 
-  it("builds the topology with one ip -batch per namespace and no default route", () => {
-    const cmds = topologyCommands(buildPlan(input));
+  it("builds the topology with one ip -batch per namespace, no default route, and a host route for the LB pool only", () => {
+    const plan = buildPlan(input);
+    const cmds = topologyCommands(plan);
     expect(cmds.host).toEqual([
       "netns add kemu-demo-net",
       "netns add kemu-demo-node-1",
       "netns add kemu-demo-node-2",
       "netns add kemu-demo-node-3",
+      "link add kemu-h7 mtu 1500 type veth peer name h7 mtu 1500 netns kemu-demo-net",
+      "addr add 172.30.7.254/32 dev kemu-h7",
+      "link set kemu-h7 up",
+      "route add 172.30.7.192/27 dev kemu-h7 src 172.30.7.254",
     ]);
     expect(cmds.underlay).toContain(
       "link add k7n2 mtu 1500 type veth peer name eth0 mtu 1500 netns kemu-demo-node-2",
     );
+    expect(cmds.underlay).toContain("link set h7 master br0 up");
     const all = [...cmds.host, ...cmds.underlay, ...cmds.nodes.flatMap((n) => n.lines)];
-    expect(all.some((l) => /route|default|masquerade/i.test(l))).toBe(false);
+    expect(all.some((l) => /default|masquerade|0\.0\.0\.0/i.test(l))).toBe(false);
+    expect(all.filter((l) => l.startsWith("route"))).toEqual([
+      "route add 172.30.7.192/27 dev kemu-h7 src 172.30.7.254",
+    ]);
+  });
+
+  it("passes the proxy mode to agents and the LB pool and service range to the control plane", () => {
+    const plan = buildPlan({ ...input, proxyMode: "nftables", lbPool: "192.168.77.0/28" });
+    const agent = plan.nodes[0].agent.argv;
+    expect(agent[agent.indexOf("--proxy-mode") + 1]).toBe("nftables");
+    const api = plan.api.process.argv;
+    expect(api[api.indexOf("--load-balancer-pool") + 1]).toBe("192.168.77.0/28");
+    expect(api[api.indexOf("--service-cluster-ip-range") + 1]).toBe("10.96.0.0/12");
+    expect(buildPlan(input).loadBalancer.pool).toBe("172.30.7.192/27");
   });
 
   it.each([
@@ -91,6 +110,11 @@ describe("cluster plan", () => {
     [{ podCidr: "10.0.0.0/23" }, "holds 2 /24 node ranges"],
     [{ nodeCidrMaskSize: 31 }, "--node-cidr-mask-size"],
     [{ dataDir: "rel" }, "absolute"],
+    [{ proxyMode: "ipvs" }, "--proxy-mode must be one of iptables, nftables"],
+    [{ lbPool: "10.96.1.0/28" }, "overlaps the service network"],
+    [{ lbPool: "10.244.9.0/28" }, "overlaps the pod network"],
+    [{ lbPool: "10.1.0.0/8" }, "--lb-pool"],
+    [{ lbPool: "nonsense" }, "--lb-pool"],
     [{ dataDir: `/${"x".repeat(120)}` }, "too long"],
   ])("rejects %j", (bad, message) => {
     expect(() => validateClusterInput({ ...input, ...(bad as object) } as never)).toThrow(message);

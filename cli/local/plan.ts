@@ -14,6 +14,16 @@ import { cidrOverlaps, formatCidr, parseCidr } from "../../emulator/cidr.ts";
 import { validateNodeIpamConfig } from "../../emulator/node-ipam.ts";
 
 export const OVERLAYS = ["vxlan", "host-gw"] as const;
+export const PROXY_MODES = ["iptables", "nftables"] as const;
+export type ProxyMode = (typeof PROXY_MODES)[number];
+export const DEFAULT_PROXY_MODE: ProxyMode = "iptables";
+/** The service network, as kube-apiserver's --service-cluster-ip-range default. */
+export const SERVICE_CIDR = "10.96.0.0/12";
+/** LoadBalancer addresses: by default 172.30.K.192/27 on the underlay; the host reaches them. */
+export const LB_POOL_OFFSET = 192;
+export const LB_POOL_PREFIX = 27;
+/** The host's own address on the underlay (its end of the LoadBalancer link). */
+export const HOST_ADDRESS_OFFSET = 254;
 export type Overlay = (typeof OVERLAYS)[number];
 
 export const DEFAULT_CLUSTER_NAME = "kemu";
@@ -58,6 +68,10 @@ export interface ClusterInput {
   dataDir: string;
   /** Prefix length of each node's podCIDR (default 24). */
   nodeCidrMaskSize?: number;
+  /** kube-proxy mode of every agent (default iptables). */
+  proxyMode?: ProxyMode;
+  /** LoadBalancer address pool (an IPv4 CIDR); default 172.30.K.192/27. */
+  lbPool?: string;
 }
 
 export interface PlanInput extends ClusterInput {
@@ -105,6 +119,7 @@ export interface ClusterPlan {
   overlay: Overlay;
   podCidr: string;
   nodeCidrMaskSize: number;
+  proxyMode: ProxyMode;
   dataDir: string;
   /** Every namespace the agents make is named with this prefix too; `kemu down` removes them all. */
   netnsPrefix: string;
@@ -117,6 +132,17 @@ export interface ClusterPlan {
     address: string;
     prefixLength: number;
     mtu: number;
+  };
+  /**
+   * How the host reaches LoadBalancer addresses (as cloud-provider-kind or MetalLB's layer 2 mode
+   * make them reachable): a veth from the host to the underlay bridge, the host's end holding one
+   * address and a route for the pool only. The node that announces an address answers ARP for it.
+   */
+  loadBalancer: {
+    pool: string;
+    hostInterface: string;
+    bridgePort: string;
+    hostAddress: string;
   };
   api: {
     dataDir: string;
@@ -191,6 +217,10 @@ export function validateClusterInput(input: ClusterInput): void {
   if (!Number.isInteger(input.nodes) || input.nodes < 1 || input.nodes > MAX_NODES) {
     throw new Error(`--nodes must be an integer between 1 and ${MAX_NODES}, got ${input.nodes}`);
   }
+  if (input.proxyMode !== undefined && !(PROXY_MODES as readonly string[]).includes(input.proxyMode)) {
+    throw new Error(`--proxy-mode must be one of ${PROXY_MODES.join(", ")}, got "${input.proxyMode}"`);
+  }
+  if (input.lbPool !== undefined) validateLbPool(input.lbPool, input.podCidr);
   if (!(OVERLAYS as readonly string[]).includes(input.overlay)) {
     throw new Error(`--overlay must be one of ${OVERLAYS.join(", ")}, got "${input.overlay}"`);
   }
@@ -203,6 +233,32 @@ export function validateClusterInput(input: ClusterInput): void {
       `--data-dir "${input.dataDir}" is too long: the API socket ${socket} must fit ${MAX_UNIX_SOCKET_PATH_LENGTH} bytes`,
     );
   }
+}
+
+/** A LoadBalancer pool: an IPv4 CIDR of /16 to /30, clear of the pod and service networks. */
+export function validateLbPool(pool: string, podCidr: string): string {
+  let cidr: ReturnType<typeof parseCidr>;
+  try {
+    cidr = parseCidr(pool);
+  } catch (e) {
+    throw new Error(`--lb-pool: ${(e as Error).message}`);
+  }
+  const text = formatCidr(cidr);
+  if (cidr.family !== 4) throw new Error(`--lb-pool ${text}: only IPv4 pools are supported`);
+  if (cidr.prefixLength < 16 || cidr.prefixLength > 30) {
+    throw new Error(`--lb-pool ${text}: the prefix length must be between /16 and /30`);
+  }
+  for (const [what, other] of [
+    ["pod network", podCidr],
+    ["service network", SERVICE_CIDR],
+  ]) {
+    let overlaps = false;
+    try {
+      overlaps = cidrOverlaps(cidr, other);
+    } catch {}
+    if (overlaps) throw new Error(`--lb-pool ${text} overlaps the ${what} ${other}`);
+  }
+  return text;
 }
 
 export function apiSocketPath(dataDir: string): string {
@@ -297,6 +353,10 @@ export function buildPlan(input: PlanInput): ClusterPlan {
   const { name, dataDir, kemu } = input;
   const podCidr = validatePodCidr(input.podCidr, input.nodes, input.nodeCidrMaskSize);
   const nodeCidrMaskSize = input.nodeCidrMaskSize ?? NODE_POD_CIDR_MASK;
+  const proxyMode = input.proxyMode ?? DEFAULT_PROXY_MODE;
+  const lbPool = input.lbPool
+    ? validateLbPool(input.lbPool, podCidr)
+    : `172.30.${input.underlayIndex}.${LB_POOL_OFFSET}/${LB_POOL_PREFIX}`;
   const k = input.underlayIndex;
   const apiAddress = `172.30.${k}.1`;
   const apiUrl = `https://${apiAddress}:${API_PORT}`;
@@ -346,6 +406,10 @@ export function buildPlan(input: PlanInput): ClusterPlan {
         input.overlay,
         "--cluster-cidr",
         podCidr,
+        "--proxy-mode",
+        proxyMode,
+        "--service-cidr",
+        SERVICE_CIDR,
       ]),
     });
   }
@@ -356,6 +420,7 @@ export function buildPlan(input: PlanInput): ClusterPlan {
     overlay: input.overlay,
     podCidr,
     nodeCidrMaskSize,
+    proxyMode,
     dataDir,
     netnsPrefix: `kemu-${name}-`,
     underlay: {
@@ -366,6 +431,12 @@ export function buildPlan(input: PlanInput): ClusterPlan {
       address: apiAddress,
       prefixLength: 24,
       mtu: UNDERLAY_MTU,
+    },
+    loadBalancer: {
+      pool: lbPool,
+      hostInterface: `kemu-h${k}`,
+      bridgePort: `h${k}`,
+      hostAddress: `172.30.${k}.${HOST_ADDRESS_OFFSET}`,
     },
     api: {
       dataDir: apiDir,
@@ -392,6 +463,10 @@ export function buildPlan(input: PlanInput): ClusterPlan {
         podCidr,
         "--node-cidr-mask-size",
         String(nodeCidrMaskSize),
+        "--service-cluster-ip-range",
+        SERVICE_CIDR,
+        "--load-balancer-pool",
+        lbPool,
       ]),
     },
     forward: proc("forward", undefined, [
@@ -416,9 +491,14 @@ export function buildPlan(input: PlanInput): ClusterPlan {
   return plan;
 }
 
-/** Every interface name the topology creates (bridge, both veth ends). */
+/** Every interface name the topology creates (bridge, both veth ends, the host's LB link). */
 export function interfaceNames(plan: ClusterPlan): string[] {
-  return [plan.underlay.bridge, ...plan.nodes.flatMap((n) => [n.interface, n.bridgePort])];
+  return [
+    plan.underlay.bridge,
+    plan.loadBalancer.hostInterface,
+    plan.loadBalancer.bridgePort,
+    ...plan.nodes.flatMap((n) => [n.interface, n.bridgePort]),
+  ];
 }
 
 /** Every namespace the launcher itself creates (the agents add pod namespaces under the same prefix). */

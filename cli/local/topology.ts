@@ -1,7 +1,9 @@
 // Builds the plan's namespaces and links (Mininet's net.py to plan.ts's topo), and removes a
-// cluster's namespaces again. One `ip -batch` per namespace: the host's creates the namespaces,
-// the underlay's builds the bridge and every veth (each node end is created straight inside its
-// node namespace, so no link ever appears in the host's), each node's addresses its eth0.
+// cluster's namespaces again. One `ip -batch` per namespace: the host's creates the namespaces and
+// the host's LoadBalancer link (its only link into the cluster, carrying a route for the pool
+// alone), the underlay's builds the bridge and every veth (each node end is created straight
+// inside its node namespace), each node's addresses its eth0. Deleting the underlay namespace
+// deletes the host's link and route with it.
 
 import { ipBatch, run, runJson } from "../../agent/exec.ts";
 import { type ClusterPlan, clusterOfUnderlayNetns, planNamespaces, underlayIndexOf } from "./plan.ts";
@@ -30,9 +32,17 @@ export function topologyCommands(plan: ClusterPlan): TopologyCommands {
       `link set ${n.bridgePort} master ${u.bridge} up`,
     );
   }
-  underlay.push(`link set ${u.bridge} up`);
+  const lb = plan.loadBalancer;
+  underlay.push(`link set ${lb.bridgePort} master ${u.bridge} up`, `link set ${u.bridge} up`);
   return {
-    host: planNamespaces(plan).map((ns) => `netns add ${ns}`),
+    host: [
+      ...planNamespaces(plan).map((ns) => `netns add ${ns}`),
+      // The host's link to LoadBalancer addresses: its end holds one /32 and routes the pool only.
+      `link add ${lb.hostInterface} mtu ${u.mtu} type veth peer name ${lb.bridgePort} mtu ${u.mtu} netns ${u.netns}`,
+      `addr add ${lb.hostAddress}/32 dev ${lb.hostInterface}`,
+      `link set ${lb.hostInterface} up`,
+      `route add ${lb.pool} dev ${lb.hostInterface} src ${lb.hostAddress}`,
+    ],
     underlay,
     nodes: plan.nodes.map((n) => ({
       netns: n.netns,

@@ -14,9 +14,14 @@ describe("registry", () => {
       "core/v1/namespaces",
       "core/v1/nodes",
       "core/v1/pods",
+      "core/v1/services",
+      "core/v1/endpoints",
       "core/v1/events",
+      "apps/v1/deployments",
+      "apps/v1/replicasets",
       "events.k8s.io/v1/events",
       "coordination.k8s.io/v1/leases",
+      "discovery.k8s.io/v1/endpointslices",
     ]);
     const byResource = Object.fromEntries(builtinKinds.map((k) => [`${k.group}/${k.resource}`, k]));
     expect(byResource["/namespaces"].shortNames).toEqual(["ns"]);

@@ -94,7 +94,8 @@ describe("discovery", () => {
   });
 
   it("answers 404 for unknown groups and versions", async () => {
-    expectFailure(await c.request("GET", "/apis/apps/v1"), 404, "NotFound");
+    expectFailure(await c.request("GET", "/apis/batch/v1"), 404, "NotFound");
+    expectFailure(await c.request("GET", "/apis/apps/v2"), 404, "NotFound");
     expectFailure(await c.request("GET", "/apis/nope.example.com"), 404, "NotFound");
     expectFailure(await c.request("GET", "/api/v2"), 404, "NotFound");
     expectFailure(await c.request("GET", "/apis/coordination.k8s.io/v2"), 404, "NotFound");

@@ -147,7 +147,8 @@ describe("errors", () => {
     for (const path of [
       "/api/v1/widgets",
       "/api/v1/namespaces/errs/widgets",
-      "/apis/apps/v1/deployments",
+      "/apis/batch/v1/jobs",
+      "/apis/apps/v1/widgets",
       "/apis/coordination.k8s.io/v1/widgets",
       "/nope",
       "/api/v1/namespaces/errs/pods/existing/exec",

@@ -28,9 +28,10 @@ describe("local cluster, host-gw overlay, /29 node ranges", () => {
     if (other) await other.down();
     if (!c) return;
     const { name, dataDir } = c;
+    const hostLink = c.plan().loadBalancer.hostInterface;
     const r = await c.down();
     expect(r.code, r.stderr).toBe(0);
-    expect(await leftovers(name, dataDir)).toEqual([]);
+    expect(await leftovers(name, dataDir, [hostLink])).toEqual([]);
   }, 60_000);
 
   it("runs beside another cluster, and one's kemu down leaves the other untouched", async () => {
@@ -43,10 +44,11 @@ describe("local cluster, host-gw overlay, /29 node ranges", () => {
       "node/node-2",
     ]);
     const { name, dataDir } = o;
+    const otherLink = o.plan().loadBalancer.hostInterface;
     const r = await o.down();
     other = undefined;
     expect(r.code, r.stderr).toBe(0);
-    expect(await leftovers(name, dataDir)).toEqual([]);
+    expect(await leftovers(name, dataDir, [otherLink])).toEqual([]);
     expect((await c.k(["get", "nodes"])).match(/ Ready /g)).toHaveLength(2);
   });
 

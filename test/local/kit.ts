@@ -188,8 +188,10 @@ export async function upLocalCluster(prefix: string, flags: string[]): Promise<L
 }
 
 /** Namespaces, host links, mounts and processes left on the machine by cluster `name`. */
-export async function leftovers(name: string, dataDir: string): Promise<string[]> {
+export async function leftovers(name: string, dataDir: string, hostLinks: string[] = []): Promise<string[]> {
   const left: string[] = [];
+  const links = JSON.parse(await ok(["ip", "-j", "link", "show"])) as { ifname: string }[];
+  for (const l of links) if (hostLinks.includes(l.ifname)) left.push(`host link ${l.ifname}`);
   const netns = JSON.parse((await ok(["ip", "-j", "netns", "list"])) || "[]") as { name: string }[];
   for (const n of netns ?? []) if (n.name.startsWith(`kemu-${name}-`)) left.push(`netns ${n.name}`);
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {

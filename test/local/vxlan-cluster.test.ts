@@ -320,11 +320,21 @@ spec:
         expect(line, ns).toMatch(/CNI-HOSTPORT-MASQ|--mark/);
       }
     }
-    const hostRoutes = await ok(["ip", "route", "show"]);
-    expect(hostRoutes).not.toContain(plan.underlay.subnet.replace(".0/24", "."));
-    expect(hostRoutes).not.toContain(plan.podCidr);
+    // The host's only way in is its LoadBalancer link, routing the pool alone.
+    const hostRoutes = JSON.parse(await ok(["ip", "-j", "route", "show"])) as { dst: string; dev: string }[];
+    const intoCluster = hostRoutes.filter(
+      (r) =>
+        r.dev === plan.loadBalancer.hostInterface ||
+        r.dst.startsWith(plan.underlay.subnet.replace(".0/24", ".")),
+    );
+    expect(intoCluster.map((r) => `${r.dst} dev ${r.dev}`)).toEqual([
+      `${plan.loadBalancer.pool} dev ${plan.loadBalancer.hostInterface}`,
+    ]);
+    expect(hostRoutes.map((r) => r.dst)).not.toContain(plan.podCidr);
     const hostLinks = JSON.parse(await ok(["ip", "-j", "link", "show"])).map((l: any) => l.ifname);
     for (const n of plan.nodes) expect(hostLinks).not.toContain(n.bridgePort);
+    const underlayRoutes = JSON.parse(await ok(["ip", "-n", plan.underlay.netns, "-j", "route", "show"]));
+    expect(underlayRoutes.map((r: any) => r.dst)).toEqual([plan.underlay.subnet]);
   });
 
   it("keeps pods running and reachable across an agent restart, and handles deletions made meanwhile", async () => {
@@ -386,11 +396,12 @@ spec:
 
   it("kemu down removes every namespace, link, mount and process it made", async () => {
     const { name, dataDir } = c;
+    const hostLink = c.plan().loadBalancer.hostInterface;
     const r = await c.down();
     c = undefined as unknown as LocalCluster;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`Cluster "${name}" is down`);
-    expect(await leftovers(name, dataDir)).toEqual([]);
+    expect(await leftovers(name, dataDir, [hostLink])).toEqual([]);
     const again = await sh([new URL("../../bin/kemu", import.meta.url).pathname, "status", "--name", name]);
     expect(again.code).toBe(1);
   });

@@ -1,0 +1,121 @@
+// The endpoints controller: keeps one core/v1 Endpoints per Service with a selector, listing the
+// selected pods' addresses (ready and not ready) on each resolved port. Event-driven: a pod or
+// Service change queues the Service and the write follows within milliseconds; every Service is
+// also resynced periodically. Deleting a Service deletes its Endpoints, as upstream.
+
+import { desiredEndpoints, endpointsDiffer, endpointsObject } from "../../emulator/endpoints.ts";
+import type { KindSpec } from "../../emulator/kind.ts";
+import type { Endpoints } from "../../emulator/kinds/endpoints.ts";
+import { hasSelector, type Service } from "../../emulator/kinds/service.ts";
+import type { Pod } from "../../emulator/types.ts";
+import { ApiError } from "../errors.ts";
+import type { Registry } from "../registry.ts";
+import type { Resources } from "../resources.ts";
+import { Informer, objectKey } from "./informer.ts";
+import { FULL_RESYNC_MS, podEndpointSignature, selectedPods, servicesForPodChange } from "./service-pods.ts";
+import { WorkQueue } from "./work-queue.ts";
+
+export interface EndpointsControllerOptions {
+  resyncMs?: number;
+}
+
+function wantsEndpoints(svc: Service): boolean {
+  return hasSelector(svc) && svc.spec.type !== "ExternalName" && !svc.metadata.deletionTimestamp;
+}
+
+export class EndpointsController {
+  private readonly resources: Resources;
+  private readonly endpointsSpec: KindSpec;
+  private readonly services: Informer<Service>;
+  private readonly pods: Informer<Pod>;
+  private readonly endpoints: Informer<Endpoints>;
+  private readonly queue: WorkQueue;
+  private readonly resyncMs: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(resources: Resources, registry: Registry, opts: EndpointsControllerOptions = {}) {
+    this.resources = resources;
+    this.resyncMs = opts.resyncMs ?? FULL_RESYNC_MS;
+    this.endpointsSpec = registry.find("", "v1", "endpoints")!;
+    this.services = new Informer<Service>(resources, registry.find("", "v1", "services")!);
+    this.pods = new Informer<Pod>(resources, registry.find("", "v1", "pods")!);
+    this.endpoints = new Informer<Endpoints>(resources, this.endpointsSpec);
+    this.queue = new WorkQueue((key) => this.sync(key), {
+      onError: (key, e) => console.error(`kemu endpoints controller: ${key}:`, (e as Error).message),
+    });
+    this.services.on((_type, svc) => this.queue.add(objectKey(svc)));
+    this.pods.on((type, pod, old) => {
+      if (type === "MODIFIED" && old && podEndpointSignature(pod) === podEndpointSignature(old)) return;
+      for (const key of servicesForPodChange(this.services, pod, old)) this.queue.add(key);
+    });
+    // Put back what someone else changed or deleted in a Service's controller-owned Endpoints.
+    this.endpoints.on((_type, ep) => {
+      const svc = this.services.get(ep.metadata.namespace, ep.metadata.name!);
+      if (svc && wantsEndpoints(svc)) this.queue.add(objectKey(ep));
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.services.start();
+    await this.pods.start();
+    await this.endpoints.start();
+    // Leftover Endpoints of Services deleted while the controller was away go too.
+    for (const ep of this.endpoints.list()) {
+      if (!this.services.get(ep.metadata.namespace, ep.metadata.name!)) this.queue.add(objectKey(ep));
+    }
+    this.timer = setInterval(() => {
+      for (const svc of this.services.list()) this.queue.add(objectKey(svc));
+    }, this.resyncMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.queue.stop();
+    this.services.stop();
+    this.pods.stop();
+    this.endpoints.stop();
+  }
+
+  /** Resolves when no sync is queued or running; for tests. */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  private async sync(key: string): Promise<void> {
+    const slash = key.indexOf("/");
+    const namespace = key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    const svc = this.services.get(namespace, name);
+    const current = this.endpoints.get(namespace, name);
+    if (!svc) {
+      if (current) await this.ignoreMissing(this.resources.delete(this.endpointsSpec, namespace, name));
+      return;
+    }
+    if (!wantsEndpoints(svc)) return; if (svc) return;
+    const desired = desiredEndpoints(svc, selectedPods(svc, this.pods));
+    if (current) {
+      if (!endpointsDiffer(current, endpointsObject(svc, desired, current))) return;
+      await this.ignoreMissing(
+        this.resources.mutate(this.endpointsSpec, namespace, name, (cur) =>
+          endpointsObject(svc, desired, cur as Endpoints),
+        ),
+      );
+      return;
+    }
+    try {
+      await this.resources.create(this.endpointsSpec, namespace, endpointsObject(svc, desired));
+    } catch (e) {
+      // Created meanwhile (by a user or a previous sync): the informer event queues another pass.
+      if (!(e instanceof ApiError && (e.code === 409 || e.code === 403 || e.code === 404))) throw e;
+    }
+  }
+
+  private async ignoreMissing(p: Promise<unknown>): Promise<void> {
+    try {
+      await p;
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === 404)) throw e;
+    }
+  }
+}
