@@ -51,7 +51,10 @@ export function createBackend(mode: ProxyMode, netns?: string): ProxyBackend {
  * route a packet to a service with no endpoints would die in routing as "no route to host"
  * before the REJECT rule could refuse it, as a real node does.
  */
-export async function prepareNode(netns?: string, route?: { serviceCidr: string; device: string }): Promise<void> {
+export async function prepareNode(
+  netns?: string,
+  route?: { serviceCidr: string; device: string },
+): Promise<void> {
   const settings: [string, string][] = [
     ["net.ipv4.ip_forward", "1"],
     // Pod-to-service traffic between pods on one bridge must pass through netfilter to be DNATed.
@@ -72,7 +75,8 @@ export async function prepareNode(netns?: string, route?: { serviceCidr: string;
       throw new Error(`kube-proxy: cannot set ${key}=${value}: ${(e as Error).message}${why}`);
     }
   }
-  if (route) await run(["ip", "route", "replace", route.serviceCidr, "dev", route.device], netns ? { netns } : {});
+  if (route)
+    await run(["ip", "route", "replace", route.serviceCidr, "dev", route.device], netns ? { netns } : {});
 }
 
 export class KubeProxy {

@@ -19,7 +19,7 @@ import type { Registry } from "../registry.ts";
 import type { Resources } from "../resources.ts";
 import { applySlicePlan } from "./endpoint-slices.ts";
 import { Informer, objectKey } from "./informer.ts";
-import { FULL_RESYNC_MS, LabelIndex } from "./service-pods.ts";
+import { FULL_RESYNC_MS, LabelIndex, startResync } from "./service-pods.ts";
 import { WorkQueue } from "./work-queue.ts";
 
 export interface MirroringControllerOptions {
@@ -35,7 +35,7 @@ export class EndpointSliceMirroringController {
   private readonly byService: LabelIndex<EndpointSlice>;
   private readonly queue: WorkQueue;
   private readonly resyncMs: number;
-  private timer: NodeJS.Timeout | undefined;
+  private stopResync: () => void = () => {};
 
   constructor(resources: Resources, registry: Registry, opts: MirroringControllerOptions = {}) {
     this.resources = resources;
@@ -66,14 +66,15 @@ export class EndpointSliceMirroringController {
       const key = this.byService.ownerKey(slice);
       if (key) this.queue.add(key);
     }
-    this.timer = setInterval(() => {
-      for (const ep of this.endpoints.list()) this.queue.add(objectKey(ep));
-    }, this.resyncMs);
-    this.timer.unref();
+    this.stopResync = startResync(
+      () => this.endpoints.list().map(objectKey),
+      (key) => this.queue.add(key),
+      this.resyncMs,
+    );
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopResync();
     this.queue.stop();
     this.services.stop();
     this.endpoints.stop();

@@ -30,9 +30,10 @@ import { Informer, objectKey } from "./informer.ts";
 import {
   FULL_RESYNC_MS,
   LabelIndex,
+  PodSelectorIndex,
   podEndpointSignature,
-  selectedPods,
   servicesForPodChange,
+  startResync,
 } from "./service-pods.ts";
 import { WorkQueue } from "./work-queue.ts";
 
@@ -82,13 +83,14 @@ export class EndpointSliceController {
   private readonly sliceSpec: KindSpec;
   private readonly services: Informer<Service>;
   private readonly pods: Informer<Pod>;
+  private readonly podIndex: PodSelectorIndex;
   private readonly nodes: Informer<NodeObject>;
   private readonly slices: Informer<EndpointSlice>;
   private readonly byService: LabelIndex<EndpointSlice>;
   private readonly queue: WorkQueue;
   private readonly resyncMs: number;
   private readonly maxPerSlice: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private stopResync: () => void = () => {};
 
   constructor(resources: Resources, registry: Registry, opts: EndpointSliceControllerOptions = {}) {
     this.resources = resources;
@@ -97,6 +99,7 @@ export class EndpointSliceController {
     this.sliceSpec = registry.find("discovery.k8s.io", "v1", "endpointslices")!;
     this.services = new Informer<Service>(resources, registry.find("", "v1", "services")!);
     this.pods = new Informer<Pod>(resources, registry.find("", "v1", "pods")!);
+    this.podIndex = new PodSelectorIndex(this.pods);
     this.nodes = new Informer<NodeObject>(resources, registry.find("", "v1", "nodes")!);
     this.slices = new Informer<EndpointSlice>(resources, this.sliceSpec, {
       labelSelector: `${MANAGED_BY_LABEL}=${ENDPOINTSLICE_CONTROLLER}`,
@@ -138,14 +141,15 @@ export class EndpointSliceController {
       const key = this.byService.ownerKey(slice);
       if (key) this.queue.add(key);
     }
-    this.timer = setInterval(() => {
-      for (const svc of this.services.list()) this.queue.add(objectKey(svc));
-    }, this.resyncMs);
-    this.timer.unref();
+    this.stopResync = startResync(
+      () => this.services.list().map(objectKey),
+      (key) => this.queue.add(key),
+      this.resyncMs,
+    );
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopResync();
     this.queue.stop();
     this.services.stop();
     this.pods.stop();
@@ -174,7 +178,7 @@ export class EndpointSliceController {
       await applySlicePlan(this.resources, this.sliceSpec, { create: [], update: [], remove: owned });
       return;
     }
-    const { groups, missingNodes } = desiredServiceSlices(svc, selectedPods(svc, this.pods), this.nodeInfo);
+    const { groups, missingNodes } = desiredServiceSlices(svc, this.podIndex.selected(svc), this.nodeInfo);
     const plan = planSlices(
       groups,
       owned,

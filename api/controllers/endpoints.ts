@@ -12,7 +12,13 @@ import { ApiError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import type { Resources } from "../resources.ts";
 import { Informer, objectKey } from "./informer.ts";
-import { FULL_RESYNC_MS, podEndpointSignature, selectedPods, servicesForPodChange } from "./service-pods.ts";
+import {
+  FULL_RESYNC_MS,
+  PodSelectorIndex,
+  podEndpointSignature,
+  servicesForPodChange,
+  startResync,
+} from "./service-pods.ts";
 import { WorkQueue } from "./work-queue.ts";
 
 export interface EndpointsControllerOptions {
@@ -28,10 +34,11 @@ export class EndpointsController {
   private readonly endpointsSpec: KindSpec;
   private readonly services: Informer<Service>;
   private readonly pods: Informer<Pod>;
+  private readonly podIndex: PodSelectorIndex;
   private readonly endpoints: Informer<Endpoints>;
   private readonly queue: WorkQueue;
   private readonly resyncMs: number;
-  private timer: NodeJS.Timeout | undefined;
+  private stopResync: () => void = () => {};
 
   constructor(resources: Resources, registry: Registry, opts: EndpointsControllerOptions = {}) {
     this.resources = resources;
@@ -39,6 +46,7 @@ export class EndpointsController {
     this.endpointsSpec = registry.find("", "v1", "endpoints")!;
     this.services = new Informer<Service>(resources, registry.find("", "v1", "services")!);
     this.pods = new Informer<Pod>(resources, registry.find("", "v1", "pods")!);
+    this.podIndex = new PodSelectorIndex(this.pods);
     this.endpoints = new Informer<Endpoints>(resources, this.endpointsSpec);
     this.queue = new WorkQueue((key) => this.sync(key), {
       onError: (key, e) => console.error(`kemu endpoints controller: ${key}:`, (e as Error).message),
@@ -63,14 +71,15 @@ export class EndpointsController {
     for (const ep of this.endpoints.list()) {
       if (!this.services.get(ep.metadata.namespace, ep.metadata.name!)) this.queue.add(objectKey(ep));
     }
-    this.timer = setInterval(() => {
-      for (const svc of this.services.list()) this.queue.add(objectKey(svc));
-    }, this.resyncMs);
-    this.timer.unref();
+    this.stopResync = startResync(
+      () => this.services.list().map(objectKey),
+      (key) => this.queue.add(key),
+      this.resyncMs,
+    );
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopResync();
     this.queue.stop();
     this.services.stop();
     this.pods.stop();
@@ -92,8 +101,8 @@ export class EndpointsController {
       if (current) await this.ignoreMissing(this.resources.delete(this.endpointsSpec, namespace, name));
       return;
     }
-    if (!wantsEndpoints(svc)) return; if (svc) return;
-    const desired = desiredEndpoints(svc, selectedPods(svc, this.pods));
+    if (!wantsEndpoints(svc)) return;
+    const desired = desiredEndpoints(svc, this.podIndex.selected(svc));
     if (current) {
       if (!endpointsDiffer(current, endpointsObject(svc, desired, current))) return;
       await this.ignoreMissing(

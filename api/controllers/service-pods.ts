@@ -15,12 +15,78 @@ export function selects(svc: Service, labels: Record<string, string> | undefined
   return matchesLabels(labelSelectorFromSet(svc.spec.selector!), labels);
 }
 
-/** The pods in the Service's namespace its selector matches. */
-export function selectedPods(svc: Service, pods: Informer<Pod>): Pod[] {
-  if (!hasSelector(svc)) return [];
-  const sel = labelSelectorFromSet(svc.spec.selector!);
-  const ns = svc.metadata.namespace;
-  return pods.list().filter((p) => p.metadata.namespace === ns && matchesLabels(sel, p.metadata.labels));
+/**
+ * Pods by namespace and label pair, so a Service's pods are found from the smallest matching set
+ * instead of a scan of every pod (a sync then costs what the Service selects, not the cluster).
+ */
+export class PodSelectorIndex {
+  private readonly byLabel = new Map<string, Set<string>>();
+  private readonly pods: Informer<Pod>;
+
+  constructor(pods: Informer<Pod>) {
+    this.pods = pods;
+    pods.on((type, pod, old) => {
+      if (old) this.update(old, -1);
+      if (type !== "DELETED") this.update(pod, 1);
+    });
+  }
+
+  private update(pod: Pod, delta: 1 | -1): void {
+    const key = objectKey(pod);
+    for (const [k, v] of Object.entries(pod.metadata.labels ?? {})) {
+      const bucket = `${pod.metadata.namespace}\u0000${k}\u0000${v}`;
+      let set = this.byLabel.get(bucket);
+      if (delta > 0) {
+        if (!set) {
+          set = new Set();
+          this.byLabel.set(bucket, set);
+        }
+        set.add(key);
+      } else if (set) {
+        set.delete(key);
+        if (set.size === 0) this.byLabel.delete(bucket);
+      }
+    }
+  }
+
+  /** The pods in the Service's namespace its selector matches. */
+  selected(svc: Service): Pod[] {
+    if (!hasSelector(svc)) return [];
+    const ns = svc.metadata.namespace;
+    let smallest: Set<string> | undefined;
+    for (const [k, v] of Object.entries(svc.spec.selector!)) {
+      const set = this.byLabel.get(`${ns}\u0000${k}\u0000${v}`);
+      if (!set) return [];
+      if (!smallest || set.size < smallest.size) smallest = set;
+    }
+    const out: Pod[] = [];
+    for (const key of smallest ?? []) {
+      const slash = key.indexOf("/");
+      const pod = this.pods.get(key.slice(0, slash), key.slice(slash + 1));
+      if (pod && selects(svc, pod.metadata.labels)) out.push(pod);
+    }
+    return out;
+  }
+}
+
+/**
+ * The periodic full resync, spread over the period (a slice of the keys every second) so a
+ * large cluster never sees one burst of thousands of syncs. Returns a stop function.
+ */
+export function startResync(keys: () => string[], add: (key: string) => void, periodMs: number): () => void {
+  const tickMs = Math.min(1000, periodMs);
+  const ticks = Math.max(1, Math.round(periodMs / tickMs));
+  let pending: string[] = [];
+  let share = 0;
+  const timer = setInterval(() => {
+    if (pending.length === 0) {
+      pending = [...keys()];
+      share = Math.ceil(pending.length / ticks);
+    }
+    for (const key of pending.splice(0, share)) add(key);
+  }, tickMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** The fields of a pod endpoints depend on; heartbeats and unrelated status changes leave it as is. */

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { run as runCommand, runJson } from "../../agent/exec.ts";
 import { kubeconfig } from "../../api/credentials.ts";
 import type { NodeObject } from "../../emulator/types.ts";
 import { type ApiAccess, getJson, type NodeSummary, notReadyNodes, summarizeNode } from "./api-client.ts";
@@ -139,7 +140,12 @@ export async function upCluster(opts: UpOptions): Promise<UpResult> {
     const index = readClusterState(e.dataDir)?.plan.underlay.index;
     if (index !== undefined) used.add(index);
   }
-  const planInput = { ...input, kemu: KEMU_BIN, underlayIndex: pickUnderlayIndex(used) };
+  // The host's LoadBalancer links (kemu-hK) hold the index too, even for unregistered clusters.
+  for (const l of await runJson<{ ifname: string }[]>(["ip", "-j", "link", "show"])) {
+    const m = /^kemu-h(\d+)$/.exec(l.ifname);
+    if (m) used.add(Number(m[1]));
+  }
+  let planInput = { ...input, kemu: KEMU_BIN, underlayIndex: pickUnderlayIndex(used) };
   let plan = buildPlan({ ...planInput, hostPort: await pickHostPort() });
 
   claimRegistryEntry(run, { name: plan.name, dataDir: plan.dataDir });
@@ -169,7 +175,21 @@ export async function upCluster(opts: UpOptions): Promise<UpResult> {
     progress(
       `creating ${plan.nodes.length} node namespaces on underlay ${plan.underlay.subnet} (${plan.underlay.netns})`,
     );
-    await createTopology(plan);
+    // A `kemu up` running at the same moment may take the same underlay index (its host link
+    // then exists already): move on to the next free one.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await createTopology(plan);
+        break;
+      } catch (e) {
+        if (attempt === 5 || !/File exists/.test((e as Error).message)) throw e;
+        used.add(plan.underlay.index);
+        planInput = { ...planInput, underlayIndex: pickUnderlayIndex(used) };
+        plan = buildPlan({ ...planInput, hostPort: plan.api.hostPort });
+        state.plan = plan;
+        writeClusterState(state);
+      }
+    }
 
     const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_UP_TIMEOUT_MS);
     const waitOpts = {
@@ -248,7 +268,7 @@ export async function upCluster(opts: UpOptions): Promise<UpResult> {
   } catch (e) {
     progress("failed; removing everything this run made");
     try {
-      await teardown(plan.name, run, state.processes, 2000);
+      await teardown(plan.name, run, state.processes, 2000, plan.loadBalancer.hostInterface);
       state.processes = [];
       state.phase = "stopped";
       writeClusterState(state);
@@ -313,6 +333,7 @@ async function teardown(
   run: string,
   processes: readonly ProcessRecord[],
   graceMs: number,
+  hostLink?: string,
 ): Promise<{ killed: string[]; namespaces: string[] }> {
   const agents = processes.filter((p) => p.name.startsWith("agent-"));
   const killed = await stopProcesses(agents, graceMs);
@@ -325,6 +346,9 @@ async function teardown(
   const known = await knownClusters(run);
   const others = [...known.registered, ...known.withNamespaces].filter((n) => n !== name);
   const namespaces = clusterNamespaces(name, await listNetns(), others);
+  // The host's LoadBalancer link would go with the underlay namespace, but only once the kernel
+  // has finished tearing that down; deleting it first makes `kemu down` leave nothing when it returns.
+  if (hostLink && namespaces.length) await runCommand(["ip", "link", "del", hostLink], { allowFail: true });
   await removeNamespaces(namespaces);
   return { killed, namespaces };
 }
@@ -360,7 +384,13 @@ export async function downCluster(name: string, opts: DownOptions = {}): Promise
   const state = loaded?.plan.name === name ? loaded : undefined;
   const processes = state?.processes ?? [];
   const stopped = processes.filter(isRunning).map((p) => p.name);
-  const { killed, namespaces } = await teardown(name, run, processes, opts.graceMs ?? DEFAULT_STOP_GRACE_MS);
+  const { killed, namespaces } = await teardown(
+    name,
+    run,
+    processes,
+    opts.graceMs ?? DEFAULT_STOP_GRACE_MS,
+    state?.plan.loadBalancer?.hostInterface,
+  );
   if (state) {
     state.processes = [];
     state.phase = "stopped";

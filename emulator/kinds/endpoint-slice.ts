@@ -59,7 +59,7 @@ export interface SlicePort {
 
 export interface EndpointSlice extends KubeObject {
   addressType: string;
-  /** `null` when empty, as upstream serializes a nil slice (the field has no omitempty). */
+  /** `null` when absent, as upstream serializes a nil slice (the field has no omitempty). */
   endpoints: SliceEndpoint[] | null;
   ports?: SlicePort[] | null;
 }
@@ -80,7 +80,7 @@ function tooMany(field: string, actual: number, max: number): FieldError {
 }
 
 export function defaultEndpointSlice(slice: EndpointSlice): void {
-  if (!Array.isArray(slice.endpoints) || slice.endpoints.length === 0) slice.endpoints = null;
+  if (!Array.isArray(slice.endpoints)) slice.endpoints = null; // absent reads back as null, as upstream
   for (const p of slice.ports ?? []) {
     if (!p || typeof p !== "object") continue;
     p.name ??= "";

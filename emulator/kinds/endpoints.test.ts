@@ -84,11 +84,14 @@ describe("Endpoints", () => {
 });
 
 describe("EndpointSlice", () => {
-  it("defaults port names and protocols, stores empty endpoints as null", () => {
+  it("defaults port names and protocols, absent endpoints to null", () => {
     const s = slice({ ports: [{ port: 80 }] });
     expect(s.ports).toEqual([{ name: "", port: 80, protocol: "TCP" }]);
-    expect(s.endpoints).toBeNull();
+    expect(s.endpoints).toEqual([]);
     expect(validateEndpointSlice(s)).toEqual([]);
+    const absent = { metadata: { name: "x", namespace: "default" }, addressType: "IPv4" } as EndpointSlice;
+    defaultEndpointSlice(absent);
+    expect(absent.endpoints).toBeNull();
   });
 
   it("checks the address type and each endpoint's addresses", () => {

@@ -8,7 +8,6 @@
 // this run only, removed at the end.
 
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalCluster, upLocalCluster } from "./kit.ts";
@@ -161,7 +160,8 @@ describe("container probes on a local cluster", () => {
 
   beforeAll(async () => {
     c = await upLocalCluster("tp", ["--nodes", "1"]);
-    dir = join(tmpdir(), `kemu-probes-${c.name}`);
+    // Not under /tmp: every container has a private /tmp.
+    dir = join("/var/tmp", `kemu-probes-${c.name}`);
     mkdirSync(join(dir, "www"), { recursive: true });
     await c.k(["apply", "-f", "-"], manifests(dir));
   }, 120_000);

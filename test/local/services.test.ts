@@ -197,7 +197,17 @@ describe.each(["iptables", "nftables"])("Services with kube-proxy in %s mode", (
     await new Promise((r) => setTimeout(r, 500));
     const t0 = Date.now();
     // (busybox 1.35's wget crashes on -T, hence timeout(1) around it)
-    const r = await c.kubectl(["exec", "client", "--", "timeout", "5", "wget", "-q", "-O-", `http://${nobody}/`]);
+    const r = await c.kubectl([
+      "exec",
+      "client",
+      "--",
+      "timeout",
+      "5",
+      "wget",
+      "-q",
+      "-O-",
+      `http://${nobody}/`,
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/refused/i);
     expect(Date.now() - t0).toBeLessThan(4000); // refused by the REJECT rule, not a timeout
@@ -324,7 +334,17 @@ subsets:
     ).items;
     expect(slices.flatMap((s: any) => s.ports ?? []).filter((p: any) => p.name === "metrics")).toEqual([]);
     const named = JSON.parse(await c.k(["get", "svc", "named", "-o", "json"])).spec.clusterIP;
-    const r = await c.kubectl(["exec", "client", "--", "timeout", "5", "wget", "-q", "-O-", `http://${named}:9090/`]);
+    const r = await c.kubectl([
+      "exec",
+      "client",
+      "--",
+      "timeout",
+      "5",
+      "wget",
+      "-q",
+      "-O-",
+      `http://${named}:9090/`,
+    ]);
     expect(r.stderr).toMatch(/refused/i);
   });
 

@@ -315,9 +315,17 @@ spec:
       const routes = JSON.parse(await ok(["ip", "-n", ns, "-j", "route", "show", "default"]));
       expect(routes, ns).toEqual([]);
       const nat = await ok(["ip", "netns", "exec", ns, "iptables-save", "-t", "nat"]);
-      // portmap's hairpin SNAT is the only masquerade, and it only matches marked hostPort traffic.
-      for (const line of nat.split("\n").filter((l) => l.includes("MASQUERADE"))) {
-        expect(line, ns).toMatch(/CNI-HOSTPORT-MASQ|--mark/);
+      // Masquerading only ever applies to traffic a rule marked first: kube-proxy's KUBE-POSTROUTING
+      // returns at once for unmarked packets, and portmap's hairpin SNAT matches its own mark.
+      const lines = nat.split("\n");
+      for (const line of lines.filter((l) => l.includes("MASQUERADE"))) {
+        expect(line, ns).toMatch(/^-A (CNI-HOSTPORT-MASQ|KUBE-POSTROUTING) /);
+      }
+      if (nat.includes("-A KUBE-POSTROUTING")) {
+        expect(
+          lines.find((l) => l.startsWith("-A KUBE-POSTROUTING")),
+          ns,
+        ).toMatch(/-m mark ! --mark 0x4000\/0x4000 -j RETURN/);
       }
     }
     // The host's only way in is its LoadBalancer link, routing the pool alone.
