@@ -3,8 +3,9 @@
 // node through CNI and the container runtime. Each part is level-triggered and survives restarts:
 // pods keep running while the agent is down and are adopted when it returns.
 
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { NodeObject, Pod } from "../emulator/types.ts";
 import { ApiClient, Informer } from "./api-client.ts";
 import { Cni } from "./cni/cni.ts";
@@ -147,9 +148,15 @@ export async function runAgent(o: AgentOptions): Promise<() => Promise<void>> {
       agnhost: join(o.imagesDir, "agnhost"),
       busyboxBin: join(o.imagesDir, "busybox", "bin"),
       nginx: "/usr/sbin/nginx",
+      kemu: fileURLToPath(new URL("../bin/kemu", import.meta.url)),
     },
     init: join(o.imagesDir, "kemu-init"),
-    dns: { clusterDNS: o.clusterDNS, clusterDomain: o.clusterDomain },
+    dns: {
+      clusterDNS: o.clusterDNS,
+      clusterDomain: o.clusterDomain,
+      // The node's resolver settings, for dnsPolicy Default (nodes share the host's /etc).
+      nodeResolvConf: existsSync("/etc/resolv.conf") ? readFileSync("/etc/resolv.conf", "utf8") : "",
+    },
   });
   pods.loadRecords();
 

@@ -7,8 +7,10 @@ import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
+import { nthAddress, parseCidr } from "../emulator/cidr.ts";
 import { createBuiltinKinds } from "../emulator/kinds/index.ts";
 import { createApp } from "./app.ts";
+import { ClusterDnsController } from "./controllers/cluster-dns.ts";
 import { DeploymentController } from "./controllers/deployment.ts";
 import { EndpointSliceMirroringController } from "./controllers/endpoint-slice-mirroring.ts";
 import { EndpointSliceController } from "./controllers/endpoint-slices.ts";
@@ -22,6 +24,7 @@ import { NamespaceController } from "./controllers/namespace.ts";
 import { NodeIpamController } from "./controllers/node-ipam.ts";
 import { NodeLifecycleController } from "./controllers/node-lifecycle.ts";
 import { PodGcController } from "./controllers/pod-gc.ts";
+import { PodRoutesController } from "./controllers/pod-routes.ts";
 import { ReplicaSetController } from "./controllers/replica-set.ts";
 import { SchedulerController } from "./controllers/scheduler.ts";
 import { loadOrCreateToken, writeKubeconfig } from "./credentials.ts";
@@ -73,6 +76,13 @@ export interface ApiServerOptions {
   loadBalancerPool?: string;
   /** The API server's address in the `kubernetes` Endpoints (default: `host` when routable). */
   advertiseAddress?: string;
+  /**
+   * Route every node's podCIDR via its InternalIP from this process's network namespace (local
+   * clusters, whose control plane sits beside the nodes on the underlay).
+   */
+  routePodCidrs?: boolean;
+  /** Deploy the cluster DNS add-on (kube-dns Service + coredns Deployment running kemu/dns). */
+  clusterDns?: { zone?: string; ip?: string; upstreams?: string[]; replicas?: number };
   /** How often cluster IP and node port allocations are checked against the store (default 60 s). */
   serviceRepairIntervalMs?: number;
 }
@@ -150,7 +160,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     ],
   });
   const events = new EventsSocket(resources, registry, token);
-  const tls = await servingCert(opts.dataDir, servingNames(host, opts.tlsNames));
+  // In-cluster clients reach us as the `kubernetes` Service.
+  const inCluster = [
+    serviceAllocation.kubernetesServiceIP,
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    `kubernetes.default.svc.${opts.clusterDns?.zone ?? "cluster.local"}`,
+  ];
+  const tls = await servingCert(opts.dataDir, servingNames(host, [...(opts.tlsNames ?? []), ...inCluster]));
   const server = createAdaptorServer({
     fetch: app.fetch,
     createServer,
@@ -216,6 +234,22 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       new EndpointSliceController(resources, registry),
       new EndpointSliceMirroringController(resources, registry),
       new LoadBalancerController(resources, registry, lbRecorder, { pool: opts.loadBalancerPool }),
+      ...(opts.routePodCidrs
+        ? [new PodRoutesController(resources, registry, { clusterCidr: opts.clusterCidr ?? "10.244.0.0/16" })]
+        : []),
+      ...(opts.clusterDns
+        ? [
+            new ClusterDnsController(resources, registry, {
+              ip: opts.clusterDns.ip ?? nthAddress(parseCidr(opts.serviceCidr ?? "10.96.0.0/12"), 10),
+              zone: opts.clusterDns.zone ?? "cluster.local",
+              upstreams: opts.clusterDns.upstreams,
+              replicas: opts.clusterDns.replicas,
+              apiUrl: `https://${serviceAllocation.kubernetesServiceIP}:443`,
+              tokenFile: join(opts.dataDir, "token"),
+              caFile: join(opts.dataDir, "ca.crt"),
+            }),
+          ]
+        : []),
     ];
     for (const c of controllers) {
       await c.start();

@@ -28,6 +28,13 @@ Flags:
                                  NodePorts of NodePort and LoadBalancer Services (default 30000-32767)
   --load-balancer-pool CIDR|A-B  addresses for LoadBalancer Services (default none: they stay pending)
   --advertise-address IP         the API server's address in the kubernetes Endpoints (default --host)
+  --route-pod-cidrs              route every node's podCIDR via its InternalIP from this namespace
+                                 (local clusters: puts the control plane on the pod network)
+  --cluster-dns                  deploy cluster DNS: Service kube-system/kube-dns at the tenth
+                                 service address and Deployment coredns running kemu/dns
+  --cluster-domain NAME          the DNS zone (default cluster.local)
+  --dns-upstream IP[:PORT]       resolver cluster DNS forwards other names to (repeatable; default
+                                 none: names outside the zone are not forwarded)
   --unix-socket PATH             also serve on this Unix socket (local clusters forward to it)
   --tls-name NAME                extra name or address for the serving certificate (repeatable)
   -h, --help                     show this help
@@ -46,6 +53,10 @@ const flags = {
   "service-node-port-range": { type: "string" },
   "load-balancer-pool": { type: "string" },
   "advertise-address": { type: "string" },
+  "route-pod-cidrs": { type: "boolean" },
+  "cluster-dns": { type: "boolean" },
+  "cluster-domain": { type: "string" },
+  "dns-upstream": { type: "string", multiple: true },
   "unix-socket": { type: "string" },
   "tls-name": { type: "string", multiple: true },
 } as const;
@@ -71,6 +82,23 @@ export async function apiCommand(argv: string[]): Promise<void> {
   const loadBalancerPool = values["load-balancer-pool"] as string | undefined;
   const advertiseAddress = values["advertise-address"] as string | undefined;
   checkServiceFlags(serviceCidr, nodePortRange, loadBalancerPool, advertiseAddress);
+  const zone = (values["cluster-domain"] as string | undefined) ?? "cluster.local";
+  if (
+    !/^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(zone) ||
+    zone.length > 253
+  ) {
+    throw new UsageError(`kemu api: --cluster-domain must be a DNS-1123 subdomain, got "${zone}"`);
+  }
+  const upstreams = (values["dns-upstream"] as string[] | undefined) ?? [];
+  for (const u of upstreams) {
+    const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d{1,5}))?$/.exec(u);
+    if (!m || !parseIP(m[1] ?? m[2]) || (m[3] !== undefined && (Number(m[3]) < 1 || Number(m[3]) > 65535))) {
+      throw new UsageError(`kemu api: --dns-upstream must be IP or IP:PORT, got "${u}"`);
+    }
+  }
+  if ((values["cluster-domain"] !== undefined || upstreams.length) && !values["cluster-dns"]) {
+    throw new UsageError("kemu api: --cluster-domain and --dns-upstream need --cluster-dns");
+  }
   const evictionMs = durationFlag("api", "pod-eviction-timeout", values["pod-eviction-timeout"]);
   const server = await startApiServer({
     dataDir,
@@ -91,6 +119,8 @@ export async function apiCommand(argv: string[]): Promise<void> {
     nodePortRange,
     loadBalancerPool,
     advertiseAddress,
+    routePodCidrs: values["route-pod-cidrs"] === true,
+    ...(values["cluster-dns"] ? { clusterDns: { zone, upstreams } } : {}),
   });
   process.stdout.write(`kemu api listening on ${server.url}\nkubeconfig: ${server.kubeconfigPath}\n`);
   await new Promise<void>((resolve) => {

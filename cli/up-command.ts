@@ -36,6 +36,9 @@ Flags:
                      prefix length of each node's podCIDR, ${MIN_NODE_CIDR_MASK} to ${MAX_NODE_CIDR_MASK} (default ${NODE_POD_CIDR_MASK})
   --proxy-mode MODE  kube-proxy mode on every node: iptables or nftables (default ${DEFAULT_PROXY_MODE})
   --lb-pool CIDR     LoadBalancer addresses, reachable from the host (default 172.30.K.192/27 on the underlay)
+  --dns-upstream IP[:PORT]
+                     a resolver cluster DNS forwards names outside cluster.local to (repeatable;
+                     default none: nothing leaves the machine)
   --data-dir DIR     state, logs and kubeconfig (default /var/lib/kemu/NAME)
   --timeout D        how long to wait for every node to be Ready (default ${DEFAULT_UP_TIMEOUT_MS / 1000}s)
   -h, --help         show this help
@@ -53,6 +56,7 @@ const flags = {
   "data-dir": { type: "string" },
   "proxy-mode": { type: "string" },
   "lb-pool": { type: "string" },
+  "dns-upstream": { type: "string", multiple: true },
   timeout: { type: "string" },
 } as const;
 
@@ -80,7 +84,17 @@ export async function upCommand(argv: string[]): Promise<void> {
   const dataDir = resolve((values["data-dir"] as string | undefined) ?? defaultDataDir(name));
   const timeoutMs = durationFlag("up", "timeout", values.timeout) ?? DEFAULT_UP_TIMEOUT_MS;
   try {
-    validateClusterInput({ name, nodes, overlay, podCidr, dataDir, nodeCidrMaskSize, proxyMode, lbPool });
+    validateClusterInput({
+      name,
+      nodes,
+      overlay,
+      podCidr,
+      dataDir,
+      nodeCidrMaskSize,
+      proxyMode,
+      lbPool,
+      dnsUpstreams: values["dns-upstream"] as string[] | undefined,
+    });
   } catch (e) {
     throw new UsageError(`kemu up: ${(e as Error).message}`);
   }
@@ -100,6 +114,7 @@ export async function upCommand(argv: string[]): Promise<void> {
       nodeCidrMaskSize,
       proxyMode,
       ...(lbPool ? { lbPool } : {}),
+      ...(values["dns-upstream"] ? { dnsUpstreams: values["dns-upstream"] as string[] } : {}),
       dataDir,
       timeoutMs,
       signal: abort.signal,

@@ -15,6 +15,7 @@ const paths: ImagePaths = {
   agnhost: "/opt/kemu/images/agnhost",
   busyboxBin: "/opt/kemu/images/busybox/bin",
   nginx: "/usr/sbin/nginx",
+  kemu: "/opt/kemu/bin/kemu",
   runDir: "/var/lib/kemu/pods/uid/run/c",
 };
 const cmd = (spec: Partial<ContainerSpec> & { image: string }) =>
@@ -93,12 +94,21 @@ describe("resolveImage", () => {
     expect(resolveImage(`busybox:1.36@${digest}`)).toMatchObject({ ok: true, tag: "1.36", digest });
   });
 
+  it("runs kemu's DNS server for the kemu/dns image", () => {
+    expect(cmd({ image: "kemu/dns:0.1.0", args: ["--zone", "cluster.local"] }).argv).toEqual([
+      "/opt/kemu/bin/kemu",
+      "dns",
+      "--zone",
+      "cluster.local",
+    ]);
+  });
+
   it("reports images outside the catalog with the list of available ones", () => {
     expect(resolveImage("foo/bar:1")).toEqual({
       ok: false,
       message:
         'image "foo/bar:1" is not in kemu\'s catalog of node programs; available: busybox, nginx, ' +
-        "registry.k8s.io/e2e-test-images/agnhost, registry.k8s.io/pause",
+        "registry.k8s.io/e2e-test-images/agnhost, registry.k8s.io/pause, kemu/dns",
     });
     expect(resolveImage("quay.io/busybox").ok).toBe(false);
     expect(resolveImage("registry.k8s.io/e2e-test-images/agnhostx:1").ok).toBe(false);

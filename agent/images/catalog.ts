@@ -22,6 +22,8 @@ export interface ImagePaths {
   busyboxBin: string;
   /** The nginx binary (nginx image). */
   nginx: string;
+  /** This checkout's `kemu` launcher (kemu/dns image). */
+  kemu: string;
   /** A writable per-container directory for generated files (nginx config, page, pid, temp dirs). */
   runDir: string;
 }
@@ -51,7 +53,7 @@ export interface ContainerCommand {
   files?: ContainerFile[];
 }
 
-export type ImageName = "busybox" | "nginx" | "agnhost" | "pause";
+export type ImageName = "busybox" | "nginx" | "agnhost" | "pause" | "dns";
 
 /** A parsed image reference (registry/path:tag@digest), Docker Hub names normalized. */
 export interface ImageReference {
@@ -157,6 +159,15 @@ export const CATALOG: readonly CatalogEntry[] = [
     cmd: [],
     path: () => SYSTEM_PATH,
     description: "sleeps until SIGTERM/SIGINT (agnhost pause)",
+  },
+  {
+    name: "dns",
+    displayName: "kemu/dns",
+    repositories: ["docker.io/kemu/dns"],
+    entrypoint: ["/kemu-dns"],
+    cmd: [],
+    path: () => SYSTEM_PATH,
+    description: "kemu's cluster DNS server (`kemu dns`), what the control plane deploys as kube-dns",
   },
 ];
 
@@ -318,6 +329,9 @@ export function containerCommand(spec: ContainerSpec, paths: ImagePaths): Contai
       break;
     case "pause":
       if (PAUSE_PROGRAMS.has(program)) argv = [paths.agnhost, "pause"];
+      break;
+    case "dns":
+      if (program === "/kemu-dns" || program === "kemu-dns") argv = [paths.kemu, "dns", ...rest];
       break;
     case "nginx": {
       // The image's entrypoint script only runs its /docker-entrypoint.d hooks, then exec "$@".

@@ -14,7 +14,7 @@ import type { Cni } from "../cni/cni.ts";
 import { run } from "../exec.ts";
 import { containerCommand, resolveImage } from "../images/catalog.ts";
 import type { EventSink } from "./events.ts";
-import { hostsFile, resolvConf } from "./pod-files.ts";
+import { type DnsSettings, hostsFile, resolvConf } from "./pod-files.ts";
 import {
   backoffMs,
   type ContainerRecord,
@@ -35,10 +35,10 @@ export interface PodWorkerOptions {
   netnsPrefix: string;
   cni: Cni;
   events: EventSink;
-  images: { agnhost: string; busyboxBin: string; nginx: string };
+  images: { agnhost: string; busyboxBin: string; nginx: string; kemu: string };
   /** The kemu-init binary that starts containers. */
   init: string;
-  dns: { clusterDNS: string; clusterDomain: string };
+  dns: DnsSettings;
 }
 
 const TICK_MS = 500;
@@ -219,7 +219,7 @@ export class PodWorker {
       rec.sandboxReady = true;
       rec.sandboxError = undefined;
       const dir = this.dir(rec.uid);
-      writeFileSync(join(dir, "hosts"), hostsFile(pod, rec.podIP));
+      writeFileSync(join(dir, "hosts"), hostsFile(pod, rec.podIP, this.o.dns.clusterDomain));
       writeFileSync(join(dir, "resolv.conf"), resolvConf(pod, this.o.dns));
     } catch (e) {
       const msg = (e as Error).message;

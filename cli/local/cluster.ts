@@ -109,6 +109,7 @@ export async function upCluster(opts: UpOptions): Promise<UpResult> {
     ...(opts.nodeCidrMaskSize !== undefined ? { nodeCidrMaskSize: opts.nodeCidrMaskSize } : {}),
     ...(opts.proxyMode !== undefined ? { proxyMode: opts.proxyMode } : {}),
     ...(opts.lbPool !== undefined ? { lbPool: opts.lbPool } : {}),
+    ...(opts.dnsUpstreams !== undefined ? { dnsUpstreams: opts.dnsUpstreams } : {}),
   };
   validateClusterInput(input);
   requireRoot("kemu up");

@@ -72,6 +72,8 @@ export interface ClusterInput {
   proxyMode?: ProxyMode;
   /** LoadBalancer address pool (an IPv4 CIDR); default 172.30.K.192/27. */
   lbPool?: string;
+  /** Resolvers cluster DNS forwards names outside the zone to (default none). */
+  dnsUpstreams?: string[];
 }
 
 export interface PlanInput extends ClusterInput {
@@ -221,6 +223,14 @@ export function validateClusterInput(input: ClusterInput): void {
     throw new Error(`--proxy-mode must be one of ${PROXY_MODES.join(", ")}, got "${input.proxyMode}"`);
   }
   if (input.lbPool !== undefined) validateLbPool(input.lbPool, input.podCidr);
+  for (const u of input.dnsUpstreams ?? []) {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(u);
+    const ok =
+      m &&
+      m[1].split(".").every((o) => Number(o) <= 255) &&
+      (!m[2] || (Number(m[2]) >= 1 && Number(m[2]) <= 65535));
+    if (!ok) throw new Error(`--dns-upstream must be an IPv4 address with an optional :PORT, got "${u}"`);
+  }
   if (!(OVERLAYS as readonly string[]).includes(input.overlay)) {
     throw new Error(`--overlay must be one of ${OVERLAYS.join(", ")}, got "${input.overlay}"`);
   }
@@ -467,6 +477,9 @@ export function buildPlan(input: PlanInput): ClusterPlan {
         SERVICE_CIDR,
         "--load-balancer-pool",
         lbPool,
+        "--route-pod-cidrs",
+        "--cluster-dns",
+        ...(input.dnsUpstreams ?? []).flatMap((u) => ["--dns-upstream", u]),
       ]),
     },
     forward: proc("forward", undefined, [

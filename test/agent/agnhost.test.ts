@@ -91,6 +91,7 @@ describe.skipIf(!isRoot)("agnhost and the image catalog in a network namespace",
       agnhost: join(images, "agnhost"),
       busyboxBin: join(images, "busybox", "bin"),
       nginx: "/usr/sbin/nginx",
+      kemu: join(ROOT, "bin/kemu"),
       runDir: join(dir, "run"),
     };
     mkdirSync(paths.runDir);
