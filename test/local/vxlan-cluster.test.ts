@@ -341,8 +341,19 @@ spec:
     expect(hostRoutes.map((r) => r.dst)).not.toContain(plan.podCidr);
     const hostLinks = JSON.parse(await ok(["ip", "-j", "link", "show"])).map((l: any) => l.ifname);
     for (const n of plan.nodes) expect(hostLinks).not.toContain(n.bridgePort);
+    // The control plane's namespace: its subnet, and each node's podCIDR via that node (it is on the
+    // pod network, as an API server on a real node is). Nothing else.
     const underlayRoutes = JSON.parse(await ok(["ip", "-n", plan.underlay.netns, "-j", "route", "show"]));
-    expect(underlayRoutes.map((r: any) => r.dst)).toEqual([plan.underlay.subnet]);
+    const nodes = JSON.parse(await c.k(["get", "nodes", "-o", "json"])).items;
+    const podRoutes = nodes
+      .map(
+        (n: any) =>
+          `${n.spec.podCIDR} via ${n.status.addresses.find((a: any) => a.type === "InternalIP").address}`,
+      )
+      .sort();
+    expect(underlayRoutes.map((r: any) => (r.gateway ? `${r.dst} via ${r.gateway}` : r.dst)).sort()).toEqual(
+      [plan.underlay.subnet, ...podRoutes].sort(),
+    );
   });
 
   it("keeps pods running and reachable across an agent restart, and handles deletions made meanwhile", async () => {
