@@ -27,6 +27,8 @@ python3 python3
 nsenter util-linux
 openssl openssl
 ping iputils-ping
+dig dnsutils
+dnsperf dnsperf
 mn mininet
 brctl bridge-utils
 /usr/lib/cni/bridge containernetworking-plugins
