@@ -7,6 +7,7 @@ export default defineConfig({
       "api/**/*.test.ts",
       "agent/**/*.test.ts",
       "cli/**/*.test.ts",
+      "dns/**/*.test.ts",
       "test/**/*.test.ts",
     ],
     testTimeout: 30_000,

@@ -3,6 +3,7 @@
 import { agentCommand } from "./agent-command.ts";
 import { apiCommand } from "./api-command.ts";
 import { UsageError } from "./args.ts";
+import { dnsCommand } from "./dns-command.ts";
 import { downCommand } from "./down-command.ts";
 import { forwardCommand } from "./forward-command.ts";
 import { nodeCommand } from "./node-exec-command.ts";
@@ -23,6 +24,7 @@ Commands:
   api       run the control plane (Kubernetes API server + controllers) in the foreground
   agent     run a node agent in the foreground (inside the node's network namespace)
   forward   pipe a loopback TCP port to the API's Unix socket (kemu up runs it)
+  dns       run the cluster DNS server (what the kube-dns pods run)
 
 Run 'kemu <command> --help' for a command's flags.
 `;
@@ -37,6 +39,7 @@ const commands: Record<string, (argv: string[]) => Promise<number | void>> = {
   restart: restartCommand,
   api: apiCommand,
   agent: agentCommand,
+  dns: dnsCommand,
   forward: forwardCommand,
 };
 
