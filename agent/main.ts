@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nthAddress, parseCidr } from "../emulator/cidr.ts";
 import type { NodeObject, Pod } from "../emulator/types.ts";
 import { ApiClient, Informer } from "./api-client.ts";
 import { Cni } from "./cni/cni.ts";
@@ -151,6 +152,12 @@ export async function runAgent(o: AgentOptions): Promise<() => Promise<void>> {
       kemu: fileURLToPath(new URL("../bin/kemu", import.meta.url)),
     },
     init: join(o.imagesDir, "kemu-init"),
+    serviceAccount: {
+      token,
+      ca: readFileSync(o.caFile, "utf8"),
+      apiHost: nthAddress(parseCidr(o.serviceCidr), 1),
+      apiPort: 443,
+    },
     dns: {
       clusterDNS: o.clusterDNS,
       clusterDomain: o.clusterDomain,

@@ -245,8 +245,6 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
               upstreams: opts.clusterDns.upstreams,
               replicas: opts.clusterDns.replicas,
               apiUrl: `https://${serviceAllocation.kubernetesServiceIP}:443`,
-              tokenFile: join(opts.dataDir, "token"),
-              caFile: join(opts.dataDir, "ca.crt"),
             }),
           ]
         : []),

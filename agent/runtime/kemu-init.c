@@ -1,7 +1,7 @@
 // kemu-init: starts one container of a pod, the part runc and containerd-shim play on a real node.
 //
 //   kemu-init --netns /run/netns/POD --hosts F --resolv F --hostname NAME --exit-file F
-//             [--cwd DIR] -- PROGRAM [ARGS...]
+//             [--cwd DIR] [--bind SRC:DST]... -- PROGRAM [ARGS...]
 //
 // The process that runs this stays as the container's shim: it joins the pod's network namespace,
 // makes new UTS, IPC, mount and PID namespaces, forks the container (PID 1 of its PID namespace)
@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,9 +42,26 @@ static void bind_file(const char *src, const char *dst) {
   if (mount(src, dst, NULL, MS_BIND, NULL) != 0) die("bind-mount", dst);
 }
 
+/** mkdir -p: the mount point of a --bind (e.g. /var/run/secrets/kubernetes.io/serviceaccount). */
+static void make_dirs(const char *path) {
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) die("path too long", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("mkdir", buf);
+    *p = '/';
+  }
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("mkdir", buf);
+}
+
+#define MAX_BINDS 16
+
 int main(int argc, char **argv) {
   const char *netns = NULL, *hosts = NULL, *resolv = NULL, *hostname = NULL, *exit_file = NULL;
   const char *cwd = "/";
+  const char *binds[MAX_BINDS];
+  int nbinds = 0;
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -59,6 +77,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--hostname") == 0) hostname = v;
     else if (strcmp(a, "--exit-file") == 0) exit_file = v;
     else if (strcmp(a, "--cwd") == 0) cwd = v;
+    else if (strcmp(a, "--bind") == 0 && nbinds < MAX_BINDS && strchr(v, ':')) binds[nbinds++] = v;
     else usage();
   }
   if (!netns || !hosts || !resolv || !hostname || !exit_file || i >= argc) usage();
@@ -74,6 +93,14 @@ int main(int argc, char **argv) {
   if (sethostname(hostname, strlen(hostname)) != 0) die("sethostname", hostname);
   bind_file(hosts, "/etc/hosts");
   bind_file(resolv, "/etc/resolv.conf");
+  for (int b = 0; b < nbinds; b++) {
+    char spec[4096];
+    if (snprintf(spec, sizeof spec, "%s", binds[b]) >= (int)sizeof spec) die("bind too long", binds[b]);
+    char *colon = strchr(spec, ':');
+    *colon = '\0';
+    make_dirs(colon + 1);
+    if (mount(spec, colon + 1, NULL, MS_BIND | MS_REC, NULL) != 0) die("bind-mount", colon + 1);
+  }
 
   pid_t child = fork();
   if (child < 0) die("fork", NULL);

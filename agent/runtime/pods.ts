@@ -38,10 +38,17 @@ export interface PodWorkerOptions {
   images: { agnhost: string; busyboxBin: string; nginx: string; kemu: string };
   /** The kemu-init binary that starts containers. */
   init: string;
+  /**
+   * In-cluster API access for pods, as a kubelet mounts a service account token: the credentials
+   * land in /var/run/secrets/kubernetes.io/serviceaccount and KUBERNETES_SERVICE_HOST/PORT name
+   * the `kubernetes` Service.
+   */
+  serviceAccount?: { token: string; ca: string; apiHost: string; apiPort: number };
   dns: DnsSettings;
 }
 
 const TICK_MS = 500;
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 export class PodWorker {
   private readonly o: PodWorkerOptions;
@@ -221,6 +228,13 @@ export class PodWorker {
       const dir = this.dir(rec.uid);
       writeFileSync(join(dir, "hosts"), hostsFile(pod, rec.podIP, this.o.dns.clusterDomain));
       writeFileSync(join(dir, "resolv.conf"), resolvConf(pod, this.o.dns));
+      if (this.o.serviceAccount) {
+        const sa = join(dir, "serviceaccount");
+        mkdirSync(sa, { recursive: true, mode: 0o700 });
+        writeFileSync(join(sa, "token"), this.o.serviceAccount.token, { mode: 0o600 });
+        writeFileSync(join(sa, "ca.crt"), this.o.serviceAccount.ca);
+        writeFileSync(join(sa, "namespace"), rec.namespace);
+      }
     } catch (e) {
       const msg = (e as Error).message;
       rec.sandboxError = msg;
@@ -388,7 +402,14 @@ export class PodWorker {
     const runDir = join(dir, "run", c.name);
     mkdirSync(runDir, { recursive: true });
     mkdirSync(join(dir, "logs", c.name), { recursive: true });
-    const env = containerEnv(pod, spec, rec, this.o.node, this.o.hostIP);
+    const sa =
+      this.o.serviceAccount && pod.spec.automountServiceAccountToken !== false
+        ? this.o.serviceAccount
+        : undefined;
+    const env = {
+      ...(sa ? { KUBERNETES_SERVICE_HOST: sa.apiHost, KUBERNETES_SERVICE_PORT: String(sa.apiPort) } : {}),
+      ...containerEnv(pod, spec, rec, this.o.node, this.o.hostIP),
+    };
     const cmd = containerCommand(
       { image: spec.image!, command: spec.command, args: spec.args, env },
       {
@@ -410,6 +431,7 @@ export class PodWorker {
       cwd: (spec.workingDir as string | undefined) ?? "/",
       logFile: join(dir, "logs", c.name, `${c.restartCount}.log`),
       exitFile,
+      binds: sa ? [{ src: join(dir, "serviceaccount"), dst: SERVICE_ACCOUNT_DIR }] : [],
     });
     c.exitFile = exitFile;
     c.state = "running";

@@ -24,6 +24,8 @@ export interface StartSpec {
   cwd?: string;
   logFile: string;
   exitFile: string;
+  /** Directories bind-mounted into the container (e.g. its service account credentials). */
+  binds?: { src: string; dst: string }[];
 }
 
 /** argv of the shim, for tests and for the record. */
@@ -42,6 +44,7 @@ export function containerArgv(spec: StartSpec): string[] {
     spec.exitFile,
     "--cwd",
     spec.cwd ?? "/",
+    ...(spec.binds ?? []).flatMap((b) => ["--bind", `${b.src}:${b.dst}`]),
     "--",
     ...spec.argv,
   ];

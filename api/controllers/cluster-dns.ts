@@ -19,9 +19,6 @@ export interface ClusterDnsOptions {
   zone: string;
   /** How DNS pods reach the API: https://<kubernetes Service IP>:443. */
   apiUrl: string;
-  /** Files the DNS pods read their credentials from (pods see the node's file system). */
-  tokenFile: string;
-  caFile: string;
   /** Resolvers for names outside the zone; none by default (nothing leaves the machine). */
   upstreams?: string[];
   replicas?: number;
@@ -49,10 +46,11 @@ export function clusterDnsObjects(o: ClusterDnsOptions): { service: KubeObject; 
   const args = [
     "--api",
     o.apiUrl,
+    // The credentials every pod gets, as from an automounted service account token.
     "--token-file",
-    o.tokenFile,
+    "/var/run/secrets/kubernetes.io/serviceaccount/token",
     "--ca-file",
-    o.caFile,
+    "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
     "--zone",
     o.zone,
     ...(o.upstreams ?? []).flatMap((u) => ["--upstream", u]),
