@@ -85,16 +85,30 @@ describe("local cluster, host-gw overlay, /29 node ranges", () => {
   });
 
   it("shows podCIDR exhaustion as an event and a waiting reason", async () => {
-    // node-2 already runs "web": four more fit, the fifth finds the range empty.
-    const pods = [1, 2, 3, 4, 5].map((i) => clientPod(`fill-${i}`, "node-2"));
-    await c.k(["apply", "-f", "-"], pods.join("---\n"));
-    const all = () => Promise.all([1, 2, 3, 4, 5].map((i) => c.pod(`fill-${i}`)));
+    // A /29 holds five pods. Count what node-2 already runs (web, maybe cluster DNS), fill the rest,
+    // and one more finds the range empty.
+    await expect
+      .poll(
+        async () =>
+          JSON.parse(await c.k(["get", "pods", "-A", "-o", "json"])).items.every((p: any) => p.status?.podIP),
+        {
+          timeout: 30_000,
+        },
+      )
+      .toBe(true);
+    const used = JSON.parse(await c.k(["get", "pods", "-A", "-o", "json"])).items.filter(
+      (p: any) => p.spec.nodeName === "node-2",
+    ).length;
+    const n = 5 - used + 1;
+    const names = Array.from({ length: n }, (_, i) => `fill-${i + 1}`);
+    await c.k(["apply", "-f", "-"], names.map((name) => clientPod(name, "node-2")).join("---\n"));
+    const all = () => Promise.all(names.map((name) => c.pod(name)));
     const waitingMessage = (p: any) => p.status?.containerStatuses?.[0]?.state?.waiting?.message ?? "";
     await expect
       .poll(async () => (await all()).filter((p) => p.status?.podIP || waitingMessage(p)).length, {
         timeout: 30_000,
       })
-      .toBe(5);
+      .toBe(n);
     const states = await all();
     const starved = states.filter((p) => !p.status?.podIP);
     expect(starved).toHaveLength(1);
