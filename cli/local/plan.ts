@@ -226,8 +226,7 @@ export function validateClusterInput(input: ClusterInput): void {
   for (const u of input.dnsUpstreams ?? []) {
     const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(u);
     const ok =
-      m &&
-      m[1].split(".").every((o) => Number(o) <= 255) &&
+      m?.[1].split(".").every((o) => Number(o) <= 255) &&
       (!m[2] || (Number(m[2]) >= 1 && Number(m[2]) <= 65535));
     if (!ok) throw new Error(`--dns-upstream must be an IPv4 address with an optional :PORT, got "${u}"`);
   }
