@@ -122,12 +122,14 @@ export async function apiCommand(argv: string[]): Promise<void> {
     routePodCidrs: values["route-pod-cidrs"] === true,
     ...(values["cluster-dns"] ? { clusterDns: { zone, upstreams } } : {}),
   });
-  process.stdout.write(`kemu api listening on ${server.url}\nkubeconfig: ${server.kubeconfigPath}\n`);
-  await new Promise<void>((resolve) => {
+  // Handlers first: whoever reads the line below may signal us at once.
+  const stopped = new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
+  process.stdout.write(`kemu api listening on ${server.url}\nkubeconfig: ${server.kubeconfigPath}\n`);
+  await stopped;
   await server.close();
 }
 

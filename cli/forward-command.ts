@@ -37,10 +37,11 @@ export async function forwardCommand(argv: string[]): Promise<void> {
     throw new UsageError(`kemu forward: --listen: ${(e as Error).message}`);
   }
   const fwd = await startForwarder(hostPort.host, hostPort.port, target);
-  process.stdout.write(`kemu forward: ${hostPort.host}:${fwd.port} -> ${target}\n`);
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());
   });
+  process.stdout.write(`kemu forward: ${hostPort.host}:${fwd.port} -> ${target}\n`);
+  await stopped;
   await fwd.close();
 }

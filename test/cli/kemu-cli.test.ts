@@ -24,7 +24,7 @@ describe("kemu command", () => {
     expect(r.stdout).toContain("api");
   });
 
-  it.each(["up", "down", "status", "restart", "agent", "forward", "node", "api"])(
+  it.each(["up", "down", "status", "restart", "agent", "forward", "node", "api", "dns"])(
     "has --help for %s",
     async (sub) => {
       const r = await kemu(sub, "--help");
@@ -65,6 +65,11 @@ describe("kemu command", () => {
     [["node", "exec", "node-1"], "no command given"],
     [["node", "frob"], 'unknown command "frob"'],
     [["restart"], "name at least one component"],
+    [["up", "--proxy-mode", "ipvs"], "--proxy-mode must be one of iptables, nftables"],
+    [["up", "--lb-pool", "10.96.0.0/28"], "overlaps the service network"],
+    [["up", "--dns-upstream", "resolver.example"], "--dns-upstream must be an IPv4 address"],
+    [["agent", "--api", "https://x", "--proxy-mode", "userspace"], "--proxy-mode must be one of"],
+    [["api", "--data-dir", "/tmp/x", "--dns-upstream", "1.2.3.4"], "need --cluster-dns"],
     [["agent", "--api", "https://x"], "--token-file is required"],
     [["forward", "--listen", "nowhere", "--to-unix", "/tmp/s"], "expected HOST:PORT"],
   ])("rejects bad input %j with a clear error", async (args, message) => {
