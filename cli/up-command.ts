@@ -36,6 +36,8 @@ Flags:
                      prefix length of each node's podCIDR, ${MIN_NODE_CIDR_MASK} to ${MAX_NODE_CIDR_MASK} (default ${NODE_POD_CIDR_MASK})
   --proxy-mode MODE  kube-proxy mode on every node: iptables or nftables (default ${DEFAULT_PROXY_MODE})
   --lb-pool CIDR     LoadBalancer addresses, reachable from the host (default 172.30.K.192/27 on the underlay)
+  --cluster-domain NAME
+                     the cluster DNS zone (default cluster.local)
   --dns-upstream IP[:PORT]
                      a resolver cluster DNS forwards names outside cluster.local to (repeatable;
                      default none: nothing leaves the machine)
@@ -57,6 +59,7 @@ const flags = {
   "proxy-mode": { type: "string" },
   "lb-pool": { type: "string" },
   "dns-upstream": { type: "string", multiple: true },
+  "cluster-domain": { type: "string" },
   timeout: { type: "string" },
 } as const;
 
@@ -94,6 +97,7 @@ export async function upCommand(argv: string[]): Promise<void> {
       proxyMode,
       lbPool,
       dnsUpstreams: values["dns-upstream"] as string[] | undefined,
+      clusterDomain: values["cluster-domain"] as string | undefined,
     });
   } catch (e) {
     throw new UsageError(`kemu up: ${(e as Error).message}`);
@@ -115,6 +119,7 @@ export async function upCommand(argv: string[]): Promise<void> {
       proxyMode,
       ...(lbPool ? { lbPool } : {}),
       ...(values["dns-upstream"] ? { dnsUpstreams: values["dns-upstream"] as string[] } : {}),
+      ...(values["cluster-domain"] ? { clusterDomain: values["cluster-domain"] as string } : {}),
       dataDir,
       timeoutMs,
       signal: abort.signal,

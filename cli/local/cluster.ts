@@ -110,6 +110,7 @@ export async function upCluster(opts: UpOptions): Promise<UpResult> {
     ...(opts.proxyMode !== undefined ? { proxyMode: opts.proxyMode } : {}),
     ...(opts.lbPool !== undefined ? { lbPool: opts.lbPool } : {}),
     ...(opts.dnsUpstreams !== undefined ? { dnsUpstreams: opts.dnsUpstreams } : {}),
+    ...(opts.clusterDomain !== undefined ? { clusterDomain: opts.clusterDomain } : {}),
   };
   validateClusterInput(input);
   requireRoot("kemu up");

@@ -97,6 +97,17 @@ describe("cluster plan", () => {
     expect(api[api.indexOf("--load-balancer-pool") + 1]).toBe("192.168.77.0/28");
     expect(api[api.indexOf("--service-cluster-ip-range") + 1]).toBe("10.96.0.0/12");
     expect(buildPlan(input).loadBalancer.pool).toBe("172.30.7.192/27");
+    const zoned = buildPlan({ ...input, clusterDomain: "kemu.test", dnsUpstreams: ["192.0.2.53"] });
+    const zonedApi = zoned.api.process.argv;
+    expect(zonedApi.slice(zonedApi.indexOf("--cluster-dns"))).toEqual([
+      "--cluster-dns",
+      "--cluster-domain",
+      "kemu.test",
+      "--dns-upstream",
+      "192.0.2.53",
+    ]);
+    const zonedAgent = zoned.nodes[0].agent.argv;
+    expect(zonedAgent[zonedAgent.indexOf("--cluster-domain") + 1]).toBe("kemu.test");
   });
 
   it.each([
@@ -111,6 +122,8 @@ describe("cluster plan", () => {
     [{ nodeCidrMaskSize: 31 }, "--node-cidr-mask-size"],
     [{ dataDir: "rel" }, "absolute"],
     [{ proxyMode: "ipvs" }, "--proxy-mode must be one of iptables, nftables"],
+    [{ clusterDomain: "Cluster_Local" }, "--cluster-domain must be a DNS-1123 subdomain"],
+    [{ dnsUpstreams: ["8.8.8.8:99999"] }, "--dns-upstream"],
     [{ lbPool: "10.96.1.0/28" }, "overlaps the service network"],
     [{ lbPool: "10.244.9.0/28" }, "overlaps the pod network"],
     [{ lbPool: "10.1.0.0/8" }, "--lb-pool"],

@@ -74,6 +74,8 @@ export interface ClusterInput {
   lbPool?: string;
   /** Resolvers cluster DNS forwards names outside the zone to (default none). */
   dnsUpstreams?: string[];
+  /** The cluster DNS zone (default cluster.local). */
+  clusterDomain?: string;
 }
 
 export interface PlanInput extends ClusterInput {
@@ -223,6 +225,7 @@ export function validateClusterInput(input: ClusterInput): void {
     throw new Error(`--proxy-mode must be one of ${PROXY_MODES.join(", ")}, got "${input.proxyMode}"`);
   }
   if (input.lbPool !== undefined) validateLbPool(input.lbPool, input.podCidr);
+  if (input.clusterDomain !== undefined) validateClusterDomain(input.clusterDomain);
   for (const u of input.dnsUpstreams ?? []) {
     const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(u);
     const ok =
@@ -241,6 +244,14 @@ export function validateClusterInput(input: ClusterInput): void {
     throw new Error(
       `--data-dir "${input.dataDir}" is too long: the API socket ${socket} must fit ${MAX_UNIX_SOCKET_PATH_LENGTH} bytes`,
     );
+  }
+}
+
+/** The DNS zone: a DNS-1123 subdomain of at most 253 characters. */
+export function validateClusterDomain(zone: string): void {
+  const label = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+  if (zone.length > 253 || !new RegExp(`^${label}(\\.${label})*$`).test(zone)) {
+    throw new Error(`--cluster-domain must be a DNS-1123 subdomain such as cluster.local, got "${zone}"`);
   }
 }
 
@@ -363,6 +374,7 @@ export function buildPlan(input: PlanInput): ClusterPlan {
   const podCidr = validatePodCidr(input.podCidr, input.nodes, input.nodeCidrMaskSize);
   const nodeCidrMaskSize = input.nodeCidrMaskSize ?? NODE_POD_CIDR_MASK;
   const proxyMode = input.proxyMode ?? DEFAULT_PROXY_MODE;
+  const clusterDomain = input.clusterDomain ?? "cluster.local";
   const lbPool = input.lbPool
     ? validateLbPool(input.lbPool, podCidr)
     : `172.30.${input.underlayIndex}.${LB_POOL_OFFSET}/${LB_POOL_PREFIX}`;
@@ -419,6 +431,8 @@ export function buildPlan(input: PlanInput): ClusterPlan {
         proxyMode,
         "--service-cidr",
         SERVICE_CIDR,
+        "--cluster-domain",
+        clusterDomain,
       ]),
     });
   }
@@ -478,6 +492,8 @@ export function buildPlan(input: PlanInput): ClusterPlan {
         lbPool,
         "--route-pod-cidrs",
         "--cluster-dns",
+        "--cluster-domain",
+        clusterDomain,
         ...(input.dnsUpstreams ?? []).flatMap((u) => ["--dns-upstream", u]),
       ]),
     },
