@@ -105,6 +105,11 @@ export async function dnsCommand(argv: string[]): Promise<void> {
       throw new UsageError(`kemu dns: --${name} ${p} is the DNS port of --listen`);
   }
 
+  // Handlers first: whoever reads the server's first log line may signal us at once.
+  const stopped = new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
   const server = await runDns({
     api,
     tokenFile,
@@ -116,9 +121,6 @@ export async function dnsCommand(argv: string[]): Promise<void> {
     healthPort,
     readyPort,
   });
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
-  });
+  await stopped;
   await server.close();
 }

@@ -9,7 +9,7 @@
 // started in their own session, so they outlive agent restarts and a restarted agent can still
 // tell how a container ended. The container gets the pod's hostname, the pod's /etc/hosts and
 // /etc/resolv.conf bind-mounted over the node's, its own /proc (and /sys for the pod's network),
-// a private /tmp, the environment this program was started with (the container's, PATH included), and dies with
+// the environment this program was started with (the container's, PATH included), and dies with
 // its shim. Arguments are only ever argv elements: no shell is involved.
 
 #define _GNU_SOURCE
@@ -107,12 +107,11 @@ int main(int argc, char **argv) {
   if (child == 0) {
     // PID 1 of the new PID namespace: the container itself.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) die("prctl", NULL);
-    // Its own mount namespace again, so /proc, /sys and /tmp below are the container's alone and
-    // the shim still sees the node's /tmp (and the exit file's directory).
+    // Its own mount namespace again, so /proc and /sys below are the container's alone.
     if (unshare(CLONE_NEWNS) != 0) die("unshare", "mount");
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) die("mount", "/proc");
-    // A container's /tmp is its own, as an image's would be.
-    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m") != 0) die("mount", "/tmp");
+    // /tmp stays the node's: containers run the node's programs, and a kemu checkout, data dir or
+    // test work dir may well live under /tmp.
     // /sys shows the devices of the namespace that mounts it: the pod's. Best effort.
     (void)mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
     if (chdir(cwd) != 0) die("chdir", cwd);

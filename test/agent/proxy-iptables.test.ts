@@ -168,7 +168,7 @@ describe.skipIf(!isRoot)("kube-proxy iptables mode on real namespaces", () => {
   }
 
   beforeAll(async () => {
-    // Not under /tmp: containers get a private /tmp, so the programs would not be visible there.
+    // Built per run, in the checkout (containers see the node file system).
     mkdirSync(join(ROOT, ".kemu-test"), { recursive: true });
     dir = mkdtempSync(join(ROOT, ".kemu-test", "ipt-"));
     client = join(dir, "client.mjs");

@@ -160,7 +160,7 @@ describe("container probes on a local cluster", () => {
 
   beforeAll(async () => {
     c = await upLocalCluster("tp", ["--nodes", "1"]);
-    // Not under /tmp: every container has a private /tmp.
+    // A per-run directory of the node file system, which containers share.
     dir = join("/var/tmp", `kemu-probes-${c.name}`);
     mkdirSync(join(dir, "www"), { recursive: true });
     await c.k(["apply", "-f", "-"], manifests(dir));
