@@ -128,7 +128,8 @@ describe("kemu dns against a control plane", () => {
     });
     try {
       const deadline = Date.now() + 15_000;
-      while (!out.includes("ready") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (!out.includes("synced with the API") && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       expect(out).toMatch(
         /kemu dns: zone cluster\.local on 127\.0\.0\.1:\d+ \(udp, tcp\); other names refused/,
       );
