@@ -189,9 +189,14 @@ export function buildProxyModel(
   }
   return out.sort(
     (a, b) =>
-      servicePortName(a.service).localeCompare(servicePortName(b.service)) ||
-      a.service.protocol.localeCompare(b.service.protocol),
+      compareText(servicePortName(a.service), servicePortName(b.service)) ||
+      compareText(a.service.protocol, b.service.protocol),
   );
+}
+
+/** Code-unit order (deterministic; no ICU collation, which would cost the agent memory). */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function compareEndpoints(a: EndpointInfo, b: EndpointInfo): number {
