@@ -452,3 +452,62 @@ describe("merge keys", () => {
     });
   });
 });
+
+describe("probe validation", () => {
+  const withProbes = (probes: Record<string, unknown>): Pod =>
+    ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "p", namespace: "default" },
+      spec: {
+        restartPolicy: "Always",
+        dnsPolicy: "ClusterFirst",
+        terminationGracePeriodSeconds: 30,
+        containers: [
+          { name: "app", image: "busybox", ports: [{ name: "http", containerPort: 8080 }], ...probes },
+        ],
+      },
+    }) as unknown as Pod;
+  const messages = (p: Pod) =>
+    podKind
+      .validate(p)
+      .filter((e) => /Probe/.test(e.field))
+      .map(formatFieldError);
+
+  it("accepts kubelet-style probes", () => {
+    expect(
+      messages(
+        withProbes({
+          readinessProbe: { httpGet: { path: "/", port: "http" }, successThreshold: 2 },
+          livenessProbe: { tcpSocket: { port: 8080 }, failureThreshold: 3 },
+          startupProbe: { exec: { command: ["cat", "/tmp/ok"] }, terminationGracePeriodSeconds: 5 },
+        }),
+      ),
+    ).toEqual([]);
+  });
+
+  it("rejects what upstream rejects, naming the field", () => {
+    expect(
+      messages(withProbes({ livenessProbe: { exec: { command: ["true"] }, successThreshold: 2 } })),
+    ).toEqual(["spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1"]);
+    expect(
+      messages(withProbes({ readinessProbe: { exec: { command: ["true"] }, tcpSocket: { port: 80 } } }))[0],
+    ).toContain(
+      "spec.containers[0].readinessProbe.tcpSocket: Forbidden: may not specify more than 1 handler type",
+    );
+    expect(messages(withProbes({ startupProbe: {} }))[0]).toContain(
+      "spec.containers[0].startupProbe: Required value",
+    );
+    expect(
+      messages(
+        withProbes({ readinessProbe: { httpGet: { port: 8080 }, terminationGracePeriodSeconds: 5 } }),
+      )[0],
+    ).toContain("must not be set for readinessProbes");
+    expect(messages(withProbes({ livenessProbe: { httpGet: { port: 70000 } } }))[0]).toContain(
+      "spec.containers[0].livenessProbe.httpGet.port: Invalid value: 70000",
+    );
+    expect(messages(withProbes({ livenessProbe: { tcpSocket: { port: "Not_A_Name" } } }))[0]).toContain(
+      "spec.containers[0].livenessProbe.tcpSocket.port",
+    );
+  });
+});

@@ -330,6 +330,80 @@ function validateVolumeMounts(c: Container, volumes: Set<string>, path: string):
 }
 
 /** validateContainerCommon: what regular, init and ephemeral containers share. */
+const PROBE_HANDLERS = ["exec", "httpGet", "tcpSocket", "grpc"] as const;
+
+/** A probe port: a number 1-65535 or an IANA service name declared by some container port. */
+function validateProbePort(port: unknown, field: string): FieldError[] {
+  if (typeof port === "number") return validatePortNumber(port, field);
+  if (typeof port === "string")
+    return /^\d+$/.test(port) ? validatePortNumber(Number(port), field) : validatePortName(port, field);
+  return [required(field)];
+}
+
+/** upstream validateProbe / validateHandler, plus the kind-specific threshold and grace rules. */
+export function validateProbe(
+  probe: any,
+  kind: "liveness" | "readiness" | "startup",
+  path: string,
+): FieldError[] {
+  if (probe === undefined || probe === null) return [];
+  const errs: FieldError[] = [];
+  const handlers = PROBE_HANDLERS.filter((h) => probe[h] !== undefined && probe[h] !== null);
+  if (handlers.length === 0) errs.push(required(path, "must specify a handler type"));
+  for (const h of handlers.slice(1))
+    errs.push(forbidden(`${path}.${h}`, "may not specify more than 1 handler type"));
+  for (const f of [
+    "initialDelaySeconds",
+    "timeoutSeconds",
+    "periodSeconds",
+    "successThreshold",
+    "failureThreshold",
+  ]) {
+    const v = probe[f];
+    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 0)) {
+      errs.push(invalid(`${path}.${f}`, v, isNegativeErrorMsg));
+    }
+  }
+  if (kind !== "readiness" && probe.successThreshold !== undefined && probe.successThreshold !== 1) {
+    errs.push(invalid(`${path}.successThreshold`, probe.successThreshold, "must be 1"));
+  }
+  if (probe.terminationGracePeriodSeconds !== undefined && probe.terminationGracePeriodSeconds !== null) {
+    if (kind === "readiness")
+      errs.push(
+        invalid(
+          `${path}.terminationGracePeriodSeconds`,
+          probe.terminationGracePeriodSeconds,
+          "must not be set for readinessProbes",
+        ),
+      );
+    else if (
+      typeof probe.terminationGracePeriodSeconds !== "number" ||
+      probe.terminationGracePeriodSeconds <= 0
+    ) {
+      errs.push(
+        invalid(
+          `${path}.terminationGracePeriodSeconds`,
+          probe.terminationGracePeriodSeconds,
+          "must be greater than 0",
+        ),
+      );
+    }
+  }
+  if (probe.httpGet) {
+    errs.push(...validateProbePort(probe.httpGet.port, `${path}.httpGet.port`));
+    if (probe.httpGet.scheme && !["HTTP", "HTTPS"].includes(probe.httpGet.scheme)) {
+      errs.push(notSupported(`${path}.httpGet.scheme`, probe.httpGet.scheme, ["HTTP", "HTTPS"]));
+    }
+  }
+  if (probe.tcpSocket) errs.push(...validateProbePort(probe.tcpSocket.port, `${path}.tcpSocket.port`));
+  if (probe.exec && !(Array.isArray(probe.exec.command) && probe.exec.command.length)) {
+    errs.push(required(`${path}.exec.command`));
+  }
+  if (probe.grpc && typeof probe.grpc.port === "number")
+    errs.push(...validatePortNumber(probe.grpc.port, `${path}.grpc.port`));
+  return errs;
+}
+
 function validateContainerCommon(c: Container, volumes: Set<string>, path: string): FieldError[] {
   const errs: FieldError[] = [];
   if (!c.name) errs.push(required(`${path}.name`));
@@ -499,6 +573,11 @@ export function validatePodSpec(
     containers.forEach((c, i) => {
       const p = `${path}.containers[${i}]`;
       errs.push(...validateContainerCommon(c, volumes, p));
+      errs.push(
+        ...validateProbe(c.livenessProbe, "liveness", `${p}.livenessProbe`),
+        ...validateProbe(c.readinessProbe, "readiness", `${p}.readinessProbe`),
+        ...validateProbe(c.startupProbe, "startup", `${p}.startupProbe`),
+      );
       if (names.has(c.name)) errs.push(duplicate(`${p}.name`, c.name));
       else names.add(c.name);
       if (c.restartPolicy !== undefined && c.restartPolicy !== null) {
