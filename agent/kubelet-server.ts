@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
 import { tokenMatches } from "../api/bearer-token.ts";
 import type { PodWorker } from "./runtime/pods.ts";
+import { processEnvironment } from "./runtime/process.ts";
 
 const PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 const STDIN = 0;
@@ -173,7 +174,7 @@ export class KubeletServer {
     try {
       child = spawn(argv[0], argv.slice(1), {
         stdio: ["pipe", "pipe", "pipe"],
-        env: { ...containerEnvironment(pid), ...(tty ? { TERM: "xterm" } : {}) },
+        env: { ...processEnvironment(pid), ...(tty ? { TERM: "xterm" } : {}) },
       });
     } catch (e) {
       finish({ status: "Failure", message: (e as Error).message, code: 500 });
@@ -203,20 +204,4 @@ export class KubeletServer {
       if (child.exitCode === null) child.kill("SIGKILL");
     });
   }
-}
-
-/**
- * The environment of the container's main process: exec'd commands see the container's variables
- * (its PATH finds the image's programs), as they do under a real container runtime.
- */
-function containerEnvironment(pid: number): Record<string, string> {
-  const env: Record<string, string> = {};
-  try {
-    for (const entry of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
-      const eq = entry.indexOf("=");
-      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
-    }
-  } catch {}
-  env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  return env;
 }

@@ -4,8 +4,8 @@
 // (pkg/controller/endpointslicemirroring), and the writes that turn the existing slices into the
 // desired ones while moving as few endpoints as possible.
 
+import { compareIPs } from "./compare.ts";
 import {
-  compareIPs,
   findPort,
   isPodReady,
   podIPs,

@@ -3,9 +3,12 @@
 // at 1000 addresses as upstream truncates them. Shared pod predicates used by the EndpointSlice
 // controller live here too.
 
+import { compareIPs } from "./compare.ts";
 import type { EndpointAddress, EndpointPort, EndpointSubset, Endpoints } from "./kinds/endpoints.ts";
 import { CLUSTER_IP_NONE, HEADLESS_LABEL, type Service, type ServicePort } from "./kinds/service.ts";
 import type { Pod } from "./types.ts";
+
+export { compareIPs };
 
 export const MAX_ENDPOINTS_CAPACITY = 1000;
 export const OVER_CAPACITY_ANNOTATION = "endpoints.kubernetes.io/over-capacity";
@@ -114,18 +117,6 @@ function compareAddresses(a: EndpointAddress, b: EndpointAddress): number {
 }
 
 /** Numeric order for IPv4 (10.0.0.9 before 10.0.0.10), text order otherwise. */
-export function compareIPs(a: string, b: string): number {
-  const pa = a.split(".");
-  const pb = b.split(".");
-  if (pa.length === 4 && pb.length === 4) {
-    for (let i = 0; i < 4; i++) {
-      const d = Number(pa[i]) - Number(pb[i]);
-      if (d) return d;
-    }
-    return 0;
-  }
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /**
  * endpoints.RepackSubsets: every (address, port) pair regrouped so that addresses offering the

@@ -5,6 +5,7 @@
 // The control plane only calls this for pods without spec.nodeName: a pod that names its node is
 // already bound (upstream never queues it), so it is neither checked nor placed here.
 
+import { compareStrings } from "./compare.ts";
 import {
   DO_NOT_SCHEDULE_EFFECTS,
   TAINT_NODE_NOT_READY,
@@ -252,11 +253,6 @@ function histogram(reasons: readonly string[]): string[] {
   const counts = new Map<string, number>();
   for (const reason of reasons) counts.set(reason, (counts.get(reason) ?? 0) + 1);
   return [...counts].map(([reason, count]) => `${count} ${reason}`).sort(compareStrings);
-}
-
-/** Code-unit order, matching Go's sort.Strings for the ASCII text involved (unlike localeCompare). */
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function nodeName(node: NodeObject): string {

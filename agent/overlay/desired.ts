@@ -17,6 +17,7 @@
 // to `bridge -batch` and everything else to `ip -batch`, keeping the order.
 
 import { cidrContains, cidrOverlaps, formatCidr, nthAddress, parseCidr } from "../../emulator/cidr.ts";
+import { compareStrings } from "../../emulator/compare.ts";
 import type { NodeObject } from "../../emulator/types.ts";
 
 export type OverlayMode = "vxlan" | "host-gw";
@@ -155,8 +156,7 @@ function nodePodCIDR(node: NodeObject): string | undefined {
 export function desiredRecords(self: SelfNode, nodes: NodeObject[], opts: DesiredOptions): DesiredState {
   const peers: PeerRecords[] = [];
   const skipped: SkippedNode[] = [];
-  // Code-unit order: deterministic, and it keeps ICU's collation data out of the agent's memory.
-  const sorted = [...nodes].sort((a, b) => compareText(a.metadata.name ?? "", b.metadata.name ?? ""));
+  const sorted = [...nodes].sort((a, b) => compareStrings(a.metadata.name ?? "", b.metadata.name ?? ""));
   for (const node of sorted) {
     const name = node.metadata.name ?? "";
     if (!name || name === self.name) continue;
@@ -424,8 +424,4 @@ export function vtepReuseProblem(link: IpLinkDetail | undefined, want: VtepWant)
     return `underlay device is ${d.link}, want ${want.underlayDevice}`;
   }
   return undefined;
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -3,6 +3,8 @@
 // use (pkg/proxy/topology.go CategorizeEndpoints). Both proxy modes (iptables, nftables) render
 // this same model, so they behave alike by construction. Pure: no I/O.
 
+import { compareIPs, compareStrings } from "../../emulator/compare.ts";
+
 /** The fields of a v1 Service the proxy reads. */
 export interface ServiceObject {
   metadata: { namespace?: string; name?: string; deletionTimestamp?: string };
@@ -189,21 +191,13 @@ export function buildProxyModel(
   }
   return out.sort(
     (a, b) =>
-      compareText(servicePortName(a.service), servicePortName(b.service)) ||
-      compareText(a.service.protocol, b.service.protocol),
+      compareStrings(servicePortName(a.service), servicePortName(b.service)) ||
+      compareStrings(a.service.protocol, b.service.protocol),
   );
 }
 
-/** Code-unit order (deterministic; no ICU collation, which would cost the agent memory). */
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 function compareEndpoints(a: EndpointInfo, b: EndpointInfo): number {
-  const pa = a.ip.split(".").map(Number);
-  const pb = b.ip.split(".").map(Number);
-  for (let i = 0; i < 4; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
-  return a.port - b.port;
+  return compareIPs(a.ip, b.ip) || a.port - b.port;
 }
 
 export function externallyAccessible(s: ServicePortInfo): boolean {

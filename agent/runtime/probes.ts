@@ -16,7 +16,6 @@
 // callback whenever a result changes so the pod's status reaches the API at once.
 
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage, STATUS_CODES } from "node:http";
 import { connect as http2Connect } from "node:http2";
 import { request as httpsRequest } from "node:https";
@@ -26,7 +25,7 @@ import { expand } from "../images/expand.ts";
 import { KUBELET_VERSION } from "../node-status.ts";
 import type { EventSink } from "./events.ts";
 import { type ContainerRecord, type PodRecord, podPhase } from "./pod-record.ts";
-import { targetPid } from "./process.ts";
+import { processEnvironment, targetPid } from "./process.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -676,19 +675,6 @@ export function grpcProbe(
     };
     dial();
   });
-}
-
-/** The environment of a process (/proc/PID/environ): exec'd commands get the container's. */
-export function processEnvironment(pid: number): Record<string, string> {
-  const env: Record<string, string> = {};
-  try {
-    for (const entry of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
-      const eq = entry.indexOf("=");
-      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
-    }
-  } catch {}
-  env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  return env;
 }
 
 const NSENTER = "/usr/bin/nsenter";

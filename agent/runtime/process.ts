@@ -124,3 +124,19 @@ export function rssKib(pid: number): number {
   }
   return total;
 }
+
+/**
+ * The environment of a container's process (/proc/PID/environ): exec'd commands and exec probes
+ * get the container's variables, its PATH finding the image's programs, as under a real runtime.
+ */
+export function processEnvironment(pid: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  try {
+    for (const entry of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
+      const eq = entry.indexOf("=");
+      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+  } catch {}
+  env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  return env;
+}

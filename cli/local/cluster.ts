@@ -51,6 +51,15 @@ export const DEFAULT_UP_TIMEOUT_MS = 60_000;
 /** How long `kemu down` waits after SIGTERM before SIGKILL. */
 export const DEFAULT_STOP_GRACE_MS = 5000;
 
+/** How the host reaches the cluster's API: the forwarder's URL and the files the API wrote. */
+function planAccess(plan: ClusterPlan): ApiAccess {
+  return {
+    url: plan.api.hostUrl,
+    caPem: readFileSync(plan.api.caFile, "utf8"),
+    token: readFileSync(plan.api.tokenFile, "utf8").trim(),
+  };
+}
+
 export function defaultDataDir(name: string): string {
   return join(DEFAULT_DATA_ROOT, name);
 }
@@ -221,11 +230,7 @@ export async function upCluster(opts: UpOptions): Promise<UpResult> {
     await waitFor(
       waitOpts,
       async () => {
-        access = {
-          url: plan.api.hostUrl,
-          caPem: readFileSync(plan.api.caFile, "utf8"),
-          token: readFileSync(plan.api.tokenFile, "utf8").trim(),
-        };
+        access = planAccess(plan);
         await getJson(access, "/api/v1/nodes", 1000);
         return true;
       },
@@ -457,11 +462,7 @@ export async function clusterStatuses(opts: { runDir?: string; name?: string } =
       status.apiUrl = state.plan.api.hostUrl;
       status.kubeconfig = state.plan.files.kubeconfig;
       try {
-        const access: ApiAccess = {
-          url: state.plan.api.hostUrl,
-          caPem: readFileSync(state.plan.api.caFile, "utf8"),
-          token: readFileSync(state.plan.api.tokenFile, "utf8").trim(),
-        };
+        const access = planAccess(state.plan);
         const list = await getJson<{ items: NodeObject[] }>(access, "/api/v1/nodes", 2000);
         status.nodes = list.items.map(summarizeNode);
       } catch (e) {
@@ -543,11 +544,7 @@ export async function restartComponents(
     writeClusterState(state);
   }
   const timeoutMs = opts.timeoutMs ?? DEFAULT_UP_TIMEOUT_MS;
-  const access: ApiAccess = {
-    url: plan.api.hostUrl,
-    caPem: readFileSync(plan.api.caFile, "utf8"),
-    token: readFileSync(plan.api.tokenFile, "utf8").trim(),
-  };
+  const access = planAccess(plan);
   const agents = wanted.filter((p) => p.name.startsWith("agent-")).map((p) => p.name.slice("agent-".length));
   await waitFor(
     { deadline: Date.now() + timeoutMs, timeoutMs, started },

@@ -4,47 +4,19 @@
 //    the Service VIP and kube-proxy's DNAT, for cluster names: queries/s and latency p50/p99
 // 2. a new Service: time from its creation (the API's answer) to the first A answer for it
 
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
-import { ApiClient } from "../../agent/api-client.ts";
-import type { ClusterState } from "../../cli/local/registry.ts";
+import { percentile, printFigures, runCommand, sleep, upBenchCluster } from "./tools.ts";
 
-const KEMU = new URL("../../bin/kemu", import.meta.url).pathname;
 const figures: [string, string][] = [];
-
-function sh(argv: string[], env = process.env, input?: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      argv[0],
-      argv.slice(1),
-      { env, maxBuffer: 512 << 20, timeout: 600_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as any).code) || 1 : 0, out: stdout + stderr }),
-    );
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The dns-packet module the poller child loads (it runs outside this file's module graph). */
+const DNS_PACKET = createRequire(import.meta.url).resolve("dns-packet");
 
 async function main(): Promise<void> {
-  const name = `bdns${Math.random().toString(36).slice(2, 5)}`;
-  const work = mkdtempSync(join(tmpdir(), "kemu-bench-dns-"));
-  const dataDir = join(work, "data");
-  const env = { ...process.env, KEMU_RUN_DIR: join(work, "run"), KUBECONFIG: join(dataDir, "kubeconfig") };
+  const cluster = await upBenchCluster("bdns", ["--nodes", "2"]);
+  const { client, dataDir } = cluster;
   try {
-    const up = await sh([KEMU, "up", "--name", name, "--nodes", "2", "--data-dir", dataDir], env);
-    if (up.code !== 0) throw new Error(`kemu up failed: ${up.out}`);
-    const state = JSON.parse(readFileSync(join(dataDir, "cluster.json"), "utf8")) as ClusterState;
-    const client = new ApiClient({
-      url: state.plan.api.hostUrl,
-      token: readFileSync(state.plan.api.tokenFile, "utf8").trim(),
-      ca: readFileSync(state.plan.api.caFile, "utf8"),
-    });
     const services = 50;
     for (let i = 0; i < services; i++) {
       await client.request("POST", "/api/v1/namespaces/default/services", {
@@ -68,7 +40,7 @@ async function main(): Promise<void> {
       await sleep(100);
       pod = await client.get("/api/v1/namespaces/default/pods/client");
     }
-    const netns = `kemu-${name}-${pod.spec.nodeName}-p-${pod.metadata.uid.slice(0, 8)}`;
+    const netns = cluster.podNetns(pod);
     // Both DNS pods Ready behind the Service.
     for (;;) {
       const slices = await client.get<{ items: any[] }>(
@@ -78,7 +50,7 @@ async function main(): Promise<void> {
         break;
       await sleep(200);
     }
-    const queries = join(work, "queries");
+    const queries = join(dataDir, "dnsperf-queries");
     writeFileSync(
       queries,
       Array.from(
@@ -91,7 +63,7 @@ async function main(): Promise<void> {
       ["flat out", []],
       ["at 20000/s", ["-Q", "20000"]],
     ] as const) {
-      const perf = await sh([
+      const perf = await runCommand([
         "ip",
         "netns",
         "exec",
@@ -123,7 +95,7 @@ async function main(): Promise<void> {
       figures.push([
         `dnsperf from a pod via 10.96.0.10, cluster names, ${label}`,
         qps
-          ? `${Number(qps).toFixed(0)} queries/s, ${lost} lost, latency p50 ${pct(lat, 50)?.toFixed(2)} ms, p99 ${pct(lat, 99)?.toFixed(2)} ms`
+          ? `${Number(qps).toFixed(0)} queries/s, ${lost} lost, latency p50 ${percentile(lat, 50)?.toFixed(2)} ms, p99 ${percentile(lat, 99)?.toFixed(2)} ms`
           : `dnsperf failed: ${perf.out.slice(-400)}`,
       ]);
     }
@@ -133,11 +105,11 @@ async function main(): Promise<void> {
     for (let i = 0; i < 10; i++) {
       const svc = `fresh-${i}`;
       const poller =
-        `const dgram=require("node:dgram");const p=require(${JSON.stringify(require_("dns-packet"))});` +
+        `const dgram=require("node:dgram");const p=require(${JSON.stringify(DNS_PACKET)});` +
         `const s=dgram.createSocket("udp4");const q=p.encode({type:"query",id:1,flags:p.RECURSION_DESIRED,questions:[{type:"A",name:"${svc}.default.svc.cluster.local"}]});` +
         `s.on("message",(m)=>{const r=p.decode(m);if(r.answers.length){console.log(Date.now());process.exit(0)}});` +
         `setInterval(()=>s.send(q,53,"10.96.0.10"),2);setTimeout(()=>process.exit(1),10000);`;
-      const waiting = sh(["ip", "netns", "exec", netns, process.execPath, "-e", poller]);
+      const waiting = runCommand(["ip", "netns", "exec", netns, process.execPath, "-e", poller]);
       await sleep(300);
       await client.request("POST", "/api/v1/namespaces/default/services", {
         apiVersion: "v1",
@@ -153,22 +125,13 @@ async function main(): Promise<void> {
     figures.push([
       "a new Service: creation -> first A answer (10 Services, polled every 2 ms)",
       delays.length
-        ? `p50 ${pct(delays, 50)} ms, max ${delays.at(-1)} ms (${delays.length}/10 answered)`
+        ? `p50 ${percentile(delays, 50)} ms, max ${delays.at(-1)} ms (${delays.length}/10 answered)`
         : "never answered",
     ]);
-    client.close();
   } finally {
-    await sh([KEMU, "down", "--name", name, "--data-dir", dataDir], env);
-    rmSync(work, { recursive: true, force: true });
+    await cluster.down();
   }
-  const width = Math.max(...figures.map(([k]) => k.length));
-  console.log("\nkemu bench:dns (this machine)\n");
-  for (const [k, v] of figures) console.log(`  ${k.padEnd(width)}  ${v}`);
-}
-
-/** The resolved path of a package, for the child script. */
-function require_(pkg: string): string {
-  return join(new URL("../..", import.meta.url).pathname, "node_modules", pkg);
+  printFigures("kemu bench:dns", figures);
 }
 
 await main();

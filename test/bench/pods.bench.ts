@@ -7,43 +7,12 @@
 // 4. memory: per idle agnhost pod (every process in its sandbox) and per agent
 // 5. beside it, Debian's Mininet building the same number of hosts (lxbr switch, no controller)
 
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ApiClient } from "../../agent/api-client.ts";
-import type { ClusterState } from "../../cli/local/registry.ts";
+import { percentile, printFigures, runCommand, upBenchCluster } from "./tools.ts";
 
-const KEMU = new URL("../../bin/kemu", import.meta.url).pathname;
 const FIRST = Number(process.env.KEMU_BENCH_PODS ?? 100);
 const TOTAL = Number(process.env.KEMU_BENCH_TOTAL_PODS ?? 300);
-
-function run(
-  argv: string[],
-  env = process.env,
-  input?: string,
-): Promise<{ code: number; out: string; ms: number }> {
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    const child = execFile(
-      argv[0],
-      argv.slice(1),
-      { env, maxBuffer: 64 << 20, timeout: 600_000 },
-      (err, stdout, stderr) => {
-        resolve({
-          code: err ? Number((err as any).code) || 1 : 0,
-          out: stdout + stderr,
-          ms: performance.now() - t0,
-        });
-      },
-    );
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 function rssKib(pid: number): number {
   try {
@@ -81,22 +50,11 @@ function pod(name: string) {
 }
 
 async function main(): Promise<void> {
-  const name = `bench${Math.random().toString(36).slice(2, 6)}`;
-  const work = mkdtempSync(join(tmpdir(), "kemu-bench-pods-"));
-  const dataDir = join(work, "data");
-  const env = { ...process.env, KEMU_RUN_DIR: join(work, "run") };
   const figures: [string, string][] = [];
+  const cluster = await upBenchCluster("bpod", ["--nodes", "3"]);
+  const { client, env, dataDir } = cluster;
   try {
-    const up = await run([KEMU, "up", "--name", name, "--nodes", "3", "--data-dir", dataDir], env);
-    if (up.code !== 0) throw new Error(`kemu up failed:\n${up.out}`);
-    figures.push(["kemu up --nodes 3 until all Ready", `${(up.ms / 1000).toFixed(2)} s`]);
-
-    const state = JSON.parse(readFileSync(join(dataDir, "cluster.json"), "utf8")) as ClusterState;
-    const client = new ApiClient({
-      url: state.plan.api.hostUrl,
-      token: readFileSync(state.plan.api.tokenFile, "utf8").trim(),
-      ca: readFileSync(state.plan.api.caFile, "utf8"),
-    });
+    figures.push(["kemu up --nodes 3 until all Ready", `${(cluster.upMs / 1000).toFixed(2)} s`]);
     const created = new Map<string, number>();
     const running = new Map<string, number>();
     let onRunning = () => {};
@@ -143,11 +101,7 @@ async function main(): Promise<void> {
     // One manifest of 100 pods through `kubectl apply -f` (kubectl creates them one after another).
     const manifest = Array.from({ length: FIRST }, (_, i) => JSON.stringify(pod(`apply-${i}`))).join("\n");
     const t0 = performance.now();
-    const applied = await run(
-      ["kubectl", "apply", "-f", "-"],
-      { ...env, KUBECONFIG: state.plan.files.kubeconfig },
-      manifest,
-    );
+    const applied = await runCommand(["kubectl", "apply", "-f", "-"], env, manifest);
     if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.out}`);
     const applyNames = range("apply", 0, FIRST);
     await allRunning(applyNames);
@@ -191,8 +145,11 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 2000)); // idle
     const perPod: number[] = [];
     for (const p of list.items.slice(0, 30)) {
-      const ns = `kemu-${name}-${p.spec.nodeName}-p-${p.metadata.uid.slice(0, 8)}`;
-      const pids = (await run(["ip", "netns", "pids", ns])).out.split(/\s+/).filter(Boolean).map(Number);
+      const ns = cluster.podNetns(p);
+      const pids = (await runCommand(["ip", "netns", "pids", ns])).out
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number);
       perPod.push(pids.reduce((sum, pid) => sum + rssKib(pid), 0));
     }
     perPod.sort((a, b) => a - b);
@@ -212,14 +169,12 @@ async function main(): Promise<void> {
         )
         .join(", "),
     ]);
-    client.close();
   } finally {
-    const down = await run([KEMU, "down", "--name", name, "--data-dir", dataDir], env);
-    figures.push(["kemu down (300 pods)", `${(down.ms / 1000).toFixed(2)} s`]);
-    rmSync(work, { recursive: true, force: true });
+    const downMs = await cluster.down();
+    figures.push([`kemu down (${TOTAL} pods)`, `${(downMs / 1000).toFixed(2)} s`]);
   }
 
-  const mn = await run([
+  const mn = await runCommand([
     "mn",
     "--switch",
     "lxbr",
@@ -237,9 +192,7 @@ async function main(): Promise<void> {
   const timing = /\*\*\* Done\s*completed in ([\d.]+) seconds/.exec(mn.out);
   if (timing) figures.push(["Mininet's own figure", `completed in ${timing[1]} s`]);
 
-  const width = Math.max(...figures.map(([k]) => k.length));
-  console.log("\nkemu bench:pods (this machine)\n");
-  for (const [k, v] of figures) console.log(`  ${k.padEnd(width)}  ${v}`);
+  printFigures("kemu bench:pods", figures);
 }
 
 await main();

@@ -7,67 +7,13 @@
 // 3. connection rate from a pod's namespace through a ClusterIP versus straight to the pod IP,
 //    side by side in one run
 
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { ApiClient } from "../../agent/api-client.ts";
 import { run } from "../../agent/exec.ts";
-import type { ProxyState, ServicePortState } from "../../agent/proxy/model.ts";
+import { benchmarkState } from "../../agent/proxy/bench-state.ts";
 import { createBackend, type ProxyMode, prepareNode } from "../../agent/proxy/proxy.ts";
-import type { ClusterState } from "../../cli/local/registry.ts";
+import { percentile, printFigures, runCommand, sleep, upBenchCluster } from "./tools.ts";
 
-const KEMU = new URL("../../bin/kemu", import.meta.url).pathname;
 const MODES: ProxyMode[] = ["iptables", "nftables"];
 const figures: [string, string][] = [];
-
-function sh(argv: string[], env = process.env, input?: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      argv[0],
-      argv.slice(1),
-      { env, maxBuffer: 256 << 20, timeout: 600_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as any).code) || 1 : 0, out: stdout + stderr }),
-    );
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-
-function syntheticState(services: number, endpoints: number, bump = 0): ProxyState {
-  const out: ServicePortState[] = [];
-  for (let s = 0; s < services; s++) {
-    out.push({
-      service: {
-        namespace: "bench",
-        name: `svc-${s}`,
-        portName: "http",
-        protocol: "TCP",
-        clusterIP: `10.${96 + (s >> 16)}.${(s >> 8) & 255}.${s & 255}`,
-        port: 80,
-        nodePort: s < 200 ? 30000 + s : 0,
-        loadBalancerIPs: [],
-        externalIPs: [],
-        affinitySeconds: 0,
-        externalPolicyLocal: false,
-        internalPolicyLocal: false,
-      },
-      endpoints: Array.from({ length: endpoints }, (_, e) => ({
-        ip: `10.244.${((s * endpoints + e) >> 8) & 255}.${(s * endpoints + e) & 255 || 1}`,
-        port: 8080 + (s === 0 && e === 0 ? bump : 0),
-        ready: true,
-        serving: true,
-        terminating: false,
-        isLocal: e % 3 === 0,
-        nodeName: `node-${e % 3}`,
-      })),
-    });
-  }
-  return { nodeName: "node-0", nodeIPs: ["172.31.254.10"], clusterCidr: "10.244.0.0/16", services: out };
-}
 
 async function fullSyncs(): Promise<void> {
   for (const mode of MODES) {
@@ -77,8 +23,11 @@ async function fullSyncs(): Promise<void> {
       await prepareNode(ns);
       const backend = createBackend(mode, ns);
       const times: number[] = [];
+      const base = benchmarkState(1000, 10);
       for (let i = 0; i < 5; i++) {
-        const state = syntheticState(1000, 10, i);
+        // The same state each time but for one endpoint's port: a full render, one change.
+        const state = structuredClone(base);
+        state.services[0].endpoints[0].port += i;
         const t0 = performance.now();
         await backend.sync(state);
         times.push(performance.now() - t0);
@@ -86,7 +35,7 @@ async function fullSyncs(): Promise<void> {
       const sorted = [...times.slice(1)].sort((a, b) => a - b);
       figures.push([
         `${mode}: full sync, 1000 Services x 10 endpoints`,
-        `first ${times[0].toFixed(0)} ms, then median ${pct(sorted, 50).toFixed(0)} ms (one endpoint changed each time)`,
+        `first ${times[0].toFixed(0)} ms, then median ${percentile(sorted, 50).toFixed(0)} ms (one endpoint changed each time)`,
       ]);
       await backend.cleanup();
     } finally {
@@ -120,24 +69,11 @@ const deployment = (replicas: number) =>
   });
 
 async function clusterFigures(mode: ProxyMode): Promise<void> {
-  const name = `bsv${mode[0]}${Math.random().toString(36).slice(2, 5)}`;
-  const work = mkdtempSync(join(tmpdir(), "kemu-bench-svc-"));
-  const dataDir = join(work, "data");
-  const env = { ...process.env, KEMU_RUN_DIR: join(work, "run"), KUBECONFIG: join(dataDir, "kubeconfig") };
+  const cluster = await upBenchCluster(`bsv${mode[0]}`, ["--nodes", "3", "--proxy-mode", mode]);
+  const { client, env, plan } = cluster;
   try {
-    const up = await sh(
-      [KEMU, "up", "--name", name, "--nodes", "3", "--proxy-mode", mode, "--data-dir", dataDir],
-      env,
-    );
-    if (up.code !== 0) throw new Error(`kemu up failed: ${up.out}`);
-    const state = JSON.parse(readFileSync(join(dataDir, "cluster.json"), "utf8")) as ClusterState;
-    const client = new ApiClient({
-      url: state.plan.api.hostUrl,
-      token: readFileSync(state.plan.api.tokenFile, "utf8").trim(),
-      ca: readFileSync(state.plan.api.caFile, "utf8"),
-    });
-    await sh(["kubectl", "apply", "-f", "-"], env, deployment(1));
-    await sh(
+    await runCommand(["kubectl", "apply", "-f", "-"], env, deployment(1));
+    await runCommand(
       ["kubectl", "apply", "-f", "-"],
       env,
       JSON.stringify({
@@ -161,7 +97,7 @@ async function clusterFigures(mode: ProxyMode): Promise<void> {
     );
     const rulesCommand =
       mode === "iptables" ? ["iptables-save", "-t", "nat"] : ["nft", "list", "table", "ip", "kube-proxy"];
-    const nodes = state.plan.nodes.map((n) => n.netns);
+    const nodes = plan.nodes.map((n) => n.netns);
     const visibleEverywhere = async (ip: string): Promise<number> => {
       const seen = new Set<string>();
       for (;;) {
@@ -198,7 +134,7 @@ async function clusterFigures(mode: ProxyMode): Promise<void> {
     lags.sort((a, b) => a - b);
     figures.push([
       `${mode}: new endpoint in every node's rules after its pod turns Ready`,
-      `p50 ${pct(lags, 50).toFixed(0)} ms, p99 ${pct(lags, 99).toFixed(0)} ms (20 scale-ups, polling rules every ~5 ms)`,
+      `p50 ${percentile(lags, 50).toFixed(0)} ms, p99 ${percentile(lags, 99).toFixed(0)} ms (20 scale-ups, polling rules every ~5 ms)`,
     ]);
 
     // Connection rate: the same Node client in the client pod's namespace, VIP versus pod IP.
@@ -207,7 +143,7 @@ async function clusterFigures(mode: ProxyMode): Promise<void> {
     );
     const target = pods.items.find((p) => p.status?.podIP)!;
     const svc = await client.get<any>("/api/v1/namespaces/default/services/web");
-    await sh(
+    await runCommand(
       ["kubectl", "apply", "-f", "-"],
       env,
       JSON.stringify({
@@ -222,10 +158,10 @@ async function clusterFigures(mode: ProxyMode): Promise<void> {
     );
     let clientPod: any;
     while (!clientPod?.status?.podIP) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       clientPod = await client.get<any>("/api/v1/namespaces/default/pods/client");
     }
-    const clientNs = `kemu-${name}-${clientPod.spec.nodeName}-p-${clientPod.metadata.uid.slice(0, 8)}`;
+    const clientNs = cluster.podNetns(clientPod);
     const rate = async (host: string, port: number) => {
       const script = `const net=require("net");let n=0;const end=Date.now()+3000;(function go(){if(Date.now()>end){console.log(n);return}const s=net.connect(${port},"${host}",()=>{n++;s.destroy();go()});s.on("error",()=>go())})()`;
       const r = await run([process.execPath, "-e", script], { netns: clientNs });
@@ -243,15 +179,11 @@ async function clusterFigures(mode: ProxyMode): Promise<void> {
       `${mode}: TCP connections/s from a pod's namespace, pod IP vs ClusterIP`,
       `${d.toFixed(0)}/s direct, ${v.toFixed(0)}/s through the ClusterIP (${((100 * v) / d).toFixed(0)}%)`,
     ]);
-    client.close();
   } finally {
-    await sh([KEMU, "down", "--name", name, "--data-dir", dataDir], env);
-    rmSync(work, { recursive: true, force: true });
+    await cluster.down();
   }
 }
 
 await fullSyncs();
 for (const mode of MODES) await clusterFigures(mode);
-const width = Math.max(...figures.map(([k]) => k.length));
-console.log("\nkemu bench:services (this machine)\n");
-for (const [k, v] of figures) console.log(`  ${k.padEnd(width)}  ${v}`);
+printFigures("kemu bench:services", figures);

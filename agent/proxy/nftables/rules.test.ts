@@ -7,8 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../exec.ts";
+import { benchmarkState } from "../bench-state.ts";
 import type { EndpointInfo, ProxyState, ServicePortInfo, ServicePortState } from "../model.ts";
-import { benchmarkState } from "./bench.ts";
 import {
   composeTransaction,
   endpointChainBase,

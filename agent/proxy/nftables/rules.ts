@@ -15,6 +15,7 @@
 // in by `composeTransaction`. Pure: no I/O, deterministic output for a given state.
 
 import { createHash } from "node:crypto";
+import { compareIPs, compareStrings } from "../../../emulator/compare.ts";
 import {
   categorizeEndpoints,
   type EndpointInfo,
@@ -376,18 +377,11 @@ function renderService(st: ServicePortState, clusterCidr: string, seen: SeenKeys
   };
 }
 
-function compareIPs(a: string, b: string): number {
-  const pa = a.split(".").map(Number);
-  const pb = b.split(".").map(Number);
-  for (let i = 0; i < 4; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
-  return 0;
-}
-
 function compareServices(a: ServicePortState, b: ServicePortState): number {
-  const na = servicePortName(a.service);
-  const nb = servicePortName(b.service);
-  if (na !== nb) return na < nb ? -1 : 1;
-  return a.service.protocol < b.service.protocol ? -1 : a.service.protocol > b.service.protocol ? 1 : 0;
+  return (
+    compareStrings(servicePortName(a.service), servicePortName(b.service)) ||
+    compareStrings(a.service.protocol, b.service.protocol)
+  );
 }
 
 /**
