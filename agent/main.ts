@@ -13,6 +13,7 @@ import { Cni } from "./cni/cni.ts";
 import { podNetworkConflist } from "./cni/conflist.ts";
 import { run, runJson } from "./exec.ts";
 import { KubeletServer } from "./kubelet-server.ts";
+import { applyMasquerade } from "./masquerade.ts";
 import { NodeStatusReporter } from "./node-status.ts";
 import { VTEP_MAC_ANNOTATION } from "./overlay/desired.ts";
 import { Overlay } from "./overlay/overlay.ts";
@@ -35,6 +36,8 @@ export interface AgentOptions {
   maxPods: number;
   /** Directory holding the built programs (agnhost, busybox applets, kemu-init). */
   imagesDir: string;
+  /** Pod traffic to these CIDRs is masqueraded to the node's address (agent/masquerade.ts). */
+  masqueradeTo?: string[];
   /** Underlay interface whose address is the node's InternalIP. */
   underlayDevice: string;
   /** kube-proxy's mode for Service VIPs. */
@@ -205,6 +208,7 @@ export async function runAgent(o: AgentOptions): Promise<() => Promise<void>> {
     underlayDevice: o.underlayDevice,
   });
   await proxy.start();
+  if (o.masqueradeTo?.length) await applyMasquerade(o.clusterCidr, o.masqueradeTo);
   await status.setReady(true);
   console.log(
     `kemu agent: node ${o.node} ready (InternalIP ${underlay.ip}, podCIDR ${podCIDR}, overlay ${o.overlay}, kube-proxy ${o.proxyMode})`,

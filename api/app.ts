@@ -18,6 +18,8 @@ export interface AppDeps {
   /** How clients reach us, for APIVersions.serverAddressByClientCIDRs. */
   serverAddress: string;
   subresources?: SubresourceHandler[];
+  /** Routes outside the Kubernetes API (kemu's own /kemu/v1), behind the same authentication. */
+  routes?: (app: Hono) => void;
 }
 
 const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/livez"]);
@@ -64,6 +66,7 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/openapi/v3/apis/:group/:version", (c) =>
     jsonResponse(openApiGroupVersion(registry, c.req.param("group"), c.req.param("version"))),
   );
+  deps.routes?.(app);
   app.all("/api/*", (c) => routeApi(c, registry, resources, subresources));
   app.all("/apis/*", (c) => routeApi(c, registry, resources, subresources));
   return app;

@@ -2,7 +2,7 @@
 // at this control plane.
 
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 
@@ -41,4 +41,29 @@ export function writeKubeconfig(
   const file = join(dataDir, "kubeconfig");
   writeFileSync(file, kubeconfig(server, token, caPem, name), { mode: 0o600 });
   return file;
+}
+
+/**
+ * Writes what nodes and the host need to reach this control plane into `dir` (a directory shared
+ * with them in Docker mode): token, ca.crt and kubeconfig. Each file is replaced by rename, so a
+ * reader never sees half of one.
+ */
+export function publishCredentials(
+  dir: string,
+  server: string,
+  token: string,
+  caPem: string,
+  name = "kemu",
+): void {
+  mkdirSync(dir, { recursive: true });
+  const files: [string, string][] = [
+    ["token", `${token}\n`],
+    ["ca.crt", caPem],
+    ["kubeconfig", kubeconfig(server, token, caPem, name)],
+  ];
+  for (const [file, text] of files) {
+    const tmp = join(dir, `.${file}.tmp`);
+    writeFileSync(tmp, text, { mode: 0o600 });
+    renameSync(tmp, join(dir, file));
+  }
 }

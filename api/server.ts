@@ -1,11 +1,11 @@
 // The control-plane process: store + resource layer + HTTP/WebSocket + controllers, started and
 // stopped as one unit. `kemu api` runs this in the foreground; tests start it in-process.
 
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { nthAddress, parseCidr } from "../emulator/cidr.ts";
 import { createBuiltinKinds } from "../emulator/kinds/index.ts";
@@ -27,10 +27,11 @@ import { PodGcController } from "./controllers/pod-gc.ts";
 import { PodRoutesController } from "./controllers/pod-routes.ts";
 import { ReplicaSetController } from "./controllers/replica-set.ts";
 import { SchedulerController } from "./controllers/scheduler.ts";
-import { loadOrCreateToken, writeKubeconfig } from "./credentials.ts";
+import { loadOrCreateToken, publishCredentials, writeKubeconfig } from "./credentials.ts";
 import { ApiError } from "./errors.ts";
 import { finalizeSubresource } from "./namespace-subresources.ts";
 import { NodeProxy } from "./node-proxy.ts";
+import { mountNodeRoutes, type NodeProvider } from "./node-routes.ts";
 import { bindingSubresource, logSubresource } from "./pod-subresources.ts";
 import { Registry } from "./registry.ts";
 import { Resources } from "./resources.ts";
@@ -83,6 +84,16 @@ export interface ApiServerOptions {
   routePodCidrs?: boolean;
   /** Deploy the cluster DNS add-on (kube-dns Service + coredns Deployment running kemu/dns). */
   clusterDns?: { zone?: string; ip?: string; upstreams?: string[]; replicas?: number };
+  /** The server URL written into kubeconfigs (default: the listening address). */
+  kubeconfigServer?: string;
+  /** Also write token, ca.crt and kubeconfig here, for nodes and the host (Docker mode). */
+  publishDir?: string;
+  /** Created once the API serves and the controllers run; removed on close (a health check). */
+  readyFile?: string;
+  /** Node machines behind /kemu/v1/nodes (Docker containers); absent, those calls answer 503. */
+  nodeProvider?: NodeProvider & { close?(): Promise<void> };
+  /** The 503 message /kemu/v1/nodes gives without a provider. */
+  nodeProviderMissing?: string;
   /** How often cluster IP and node port allocations are checked against the store (default 60 s). */
   serviceRepairIntervalMs?: number;
 }
@@ -158,6 +169,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       scaleSubresource("apps", "deployments"),
       scaleSubresource("apps", "replicasets"),
     ],
+    routes: (app) =>
+      mountNodeRoutes(
+        app,
+        opts.nodeProvider,
+        opts.nodeProviderMissing ??
+          "node machines are managed only when the control plane has the Docker socket (kemu api --docker-socket PATH); in local mode use kemu node add|remove|stop|start",
+        { removed: (name) => deleteNode(resources, registry, name) },
+      ),
   });
   const events = new EventsSocket(resources, registry, token);
   // In-cluster clients reach us as the `kubernetes` Service.
@@ -200,7 +219,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   serverAddress = `${host}:${address.port}`;
   const urlHost = host.includes(":") ? `[${host}]` : host;
   const url = `https://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${address.port}`;
-  const kubeconfigPath = writeKubeconfig(opts.dataDir, url, token, tls.caPem, opts.clusterName ?? "kemu");
+  const kubeconfigUrl = opts.kubeconfigServer ?? url;
+  const kubeconfigPath = writeKubeconfig(
+    opts.dataDir,
+    kubeconfigUrl,
+    token,
+    tls.caPem,
+    opts.clusterName ?? "kemu",
+  );
+  if (opts.publishDir)
+    publishCredentials(opts.publishDir, kubeconfigUrl, token, tls.caPem, opts.clusterName ?? "kemu");
 
   const recorder = new EventRecorder(resources, registry, "kemu-controller-manager");
   // Scheduling events name the scheduler as their source, as upstream's do.
@@ -255,6 +283,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     }
     stops.push(startEventTtl(resources, registry, opts.eventTtlMs ?? 3_600_000));
   }
+  if (opts.readyFile) {
+    mkdirSync(dirname(opts.readyFile), { recursive: true });
+    writeFileSync(opts.readyFile, `${url}\n`);
+    stops.push(() => rmSync(opts.readyFile!, { force: true }));
+  }
 
   return {
     url,
@@ -267,6 +300,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     serviceAllocation,
     async close() {
       for (const stop of stops) stop();
+      await opts.nodeProvider?.close?.();
       await recorder.flush();
       await schedulerRecorder.flush();
       await repairRecorder.flush();
@@ -283,4 +317,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       store.close();
     },
   };
+}
+
+/** A removed machine's Node object goes too (as a cloud node controller deletes it), so its pods are collected. */
+async function deleteNode(resources: Resources, registry: Registry, name: string): Promise<void> {
+  try {
+    await resources.delete(registry.find("", "v1", "nodes")!, undefined, name);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === 404)) throw e;
+  }
 }

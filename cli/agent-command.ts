@@ -32,6 +32,8 @@ Flags:
   --images-dir DIR        built image programs (default: build/images in this checkout)
   --proxy-mode MODE       kube-proxy mode for Service VIPs: iptables (default) or nftables
   --service-cidr CIDR     the service network (default 10.96.0.0/12)
+  --masquerade-to CIDR    pod traffic to CIDR leaves with the node's address (repeatable; Docker
+                          mode gives the underlay, whose host firewall drops pod source addresses)
   -h, --help              show this help
 `;
 
@@ -51,6 +53,7 @@ const flags = {
   "images-dir": { type: "string" },
   "proxy-mode": { type: "string" },
   "service-cidr": { type: "string" },
+  "masquerade-to": { type: "string", multiple: true },
 } as const;
 
 export async function agentCommand(argv: string[]): Promise<void> {
@@ -87,6 +90,14 @@ export async function agentCommand(argv: string[]): Promise<void> {
   } catch (e) {
     throw new UsageError(`kemu agent: --cluster-cidr: ${(e as Error).message}`);
   }
+  const masqueradeTo = (values["masquerade-to"] as string[] | undefined) ?? [];
+  for (const cidr of masqueradeTo) {
+    try {
+      if (parseCidr(cidr, { allowHostBits: true }).family !== 4) throw new Error("only IPv4 is supported");
+    } catch (e) {
+      throw new UsageError(`kemu agent: --masquerade-to ${cidr}: ${(e as Error).message}`);
+    }
+  }
   const stop = await runAgent({
     api: required("api"),
     tokenFile: required("token-file"),
@@ -103,6 +114,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
     imagesDir: (values["images-dir"] as string | undefined) ?? DEFAULT_IMAGES_DIR,
     proxyMode: proxyMode as ProxyMode,
     serviceCidr,
+    masqueradeTo,
   });
   await new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());

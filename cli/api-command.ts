@@ -37,6 +37,13 @@ Flags:
                                  none: names outside the zone are not forwarded)
   --unix-socket PATH             also serve on this Unix socket (local clusters forward to it)
   --tls-name NAME                extra name or address for the serving certificate (repeatable)
+  --kubeconfig-server URL        server URL written into kubeconfigs (default: the listening
+                                 address; e.g. a published port on the host)
+  --publish-dir DIR              also write token, ca.crt and kubeconfig here (Docker mode: read by
+                                 the node containers and the host)
+  --ready-file PATH              create PATH once the API serves (a container health check)
+  --docker-socket PATH           manage node containers through this Docker socket
+                                 (/kemu/v1/nodes: add, remove, stop, start)
   -h, --help                     show this help
 `;
 
@@ -59,6 +66,10 @@ const flags = {
   "dns-upstream": { type: "string", multiple: true },
   "unix-socket": { type: "string" },
   "tls-name": { type: "string", multiple: true },
+  "kubeconfig-server": { type: "string" },
+  "publish-dir": { type: "string" },
+  "ready-file": { type: "string" },
+  "docker-socket": { type: "string" },
 } as const;
 
 export async function apiCommand(argv: string[]): Promise<void> {
@@ -99,6 +110,15 @@ export async function apiCommand(argv: string[]): Promise<void> {
   if ((values["cluster-domain"] !== undefined || upstreams.length) && !values["cluster-dns"]) {
     throw new UsageError("kemu api: --cluster-domain and --dns-upstream need --cluster-dns");
   }
+  const kubeconfigServer = values["kubeconfig-server"] as string | undefined;
+  if (kubeconfigServer !== undefined && !/^https:\/\/[^/\s]+\/?$/.test(kubeconfigServer)) {
+    throw new UsageError(
+      `kemu api: --kubeconfig-server must be an https://HOST[:PORT] URL, got "${kubeconfigServer}"`,
+    );
+  }
+  const dockerSocket = values["docker-socket"] as string | undefined;
+  if (dockerSocket !== undefined && !dockerSocket)
+    throw new UsageError("kemu api: --docker-socket needs a path");
   const evictionMs = durationFlag("api", "pod-eviction-timeout", values["pod-eviction-timeout"]);
   const server = await startApiServer({
     dataDir,
@@ -120,6 +140,13 @@ export async function apiCommand(argv: string[]): Promise<void> {
     loadBalancerPool,
     advertiseAddress,
     routePodCidrs: values["route-pod-cidrs"] === true,
+    kubeconfigServer: kubeconfigServer?.replace(/\/$/, ""),
+    publishDir: values["publish-dir"] as string | undefined,
+    readyFile: values["ready-file"] as string | undefined,
+    // Loaded only when asked for: dockerode and its dependencies cost every other kemu process.
+    ...(dockerSocket
+      ? { nodeProvider: new (await import("../api/docker-nodes.ts")).DockerNodes(dockerSocket) }
+      : {}),
     ...(values["cluster-dns"] ? { clusterDns: { zone, upstreams } } : {}),
   });
   // Handlers first: whoever reads the line below may signal us at once.

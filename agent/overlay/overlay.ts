@@ -8,10 +8,10 @@
 // what the kernel reports and applies the difference in one ordered batch. Every command goes
 // through exec.ts, optionally inside a named namespace (tests emulate nodes that way).
 
-import { writeFileSync } from "node:fs";
 import { formatCidr, nthAddress, parseCidr } from "../../emulator/cidr.ts";
 import type { NodeObject } from "../../emulator/types.ts";
 import { ExecError, ipBatch, run, runJson } from "../exec.ts";
+import { ensureSysctl } from "../sysctl.ts";
 import {
   type ActualState,
   type BridgeFdb,
@@ -285,7 +285,7 @@ export class Overlay {
       await run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], this.runOpts());
     } else {
       // We already run inside the node's namespace, where /proc/sys/net is its own.
-      writeFileSync("/proc/sys/net/ipv4/ip_forward", "1\n");
+      ensureSysctl("net.ipv4.ip_forward", "1");
     }
   }
 

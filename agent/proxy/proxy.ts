@@ -4,10 +4,10 @@
 // Syncs also run periodically, so a missed event or a rule someone deleted is repaired. The mode
 // not in use is cleaned at start, so switching modes never leaves stale rules behind.
 
-import { writeFileSync } from "node:fs";
 import type { ApiClient } from "../api-client.ts";
 import { Informer } from "../api-client.ts";
 import { run } from "../exec.ts";
+import { ensureSysctl } from "../sysctl.ts";
 import { IptablesProxier } from "./iptables/proxier.ts";
 import { announcedAddresses, applyAnnouncements, type NodeInfo } from "./lb-announce.ts";
 import {
@@ -68,11 +68,9 @@ export async function prepareNode(
       continue;
     }
     try {
-      writeFileSync(`/proc/sys/${key.replaceAll(".", "/")}`, value);
+      ensureSysctl(key, value);
     } catch (e) {
-      const why =
-        (e as NodeJS.ErrnoException).code === "ENOENT" ? " (is the br_netfilter module loaded?)" : "";
-      throw new Error(`kube-proxy: cannot set ${key}=${value}: ${(e as Error).message}${why}`);
+      throw new Error(`kube-proxy: ${(e as Error).message}`);
     }
   }
   if (route)

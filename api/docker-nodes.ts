@@ -1,0 +1,177 @@
+// Node machines as Docker containers, through dockerode: the control plane's NodeProvider in
+// Docker mode. Node containers are the ones labelled io.kemu.role=node in the control plane's own
+// Compose project; a new one is a copy of an existing node container's configuration under a new
+// hostname, attached to the same underlay network.
+
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import Docker from "dockerode";
+import { ApiError } from "./errors.ts";
+import type { ManagedNode, NodeProvider } from "./node-routes.ts";
+
+export const ROLE_LABEL = "io.kemu.role";
+export const ADDED_LABEL = "io.kemu.added-by";
+const PROJECT_LABEL = "com.docker.compose.project";
+
+interface Scope {
+  /** Label filters every node container of this cluster matches. */
+  filters: string[];
+  labels: Record<string, string>;
+  prefix: string;
+}
+
+export class DockerNodes implements NodeProvider {
+  private readonly docker: Docker;
+  private readonly self: string;
+  private scope?: Promise<Scope>;
+
+  /** `self`: this process's container id or name (found from /proc/self/mountinfo by default). */
+  constructor(socketPath: string, self = ownContainerId()) {
+    this.docker = new Docker({ socketPath });
+    this.self = self;
+  }
+
+  /** The cluster's label scope: the Compose project of the container this process runs in. */
+  private resolveScope(): Promise<Scope> {
+    this.scope ??= (async (): Promise<Scope> => {
+      let labels: Record<string, string> = {};
+      try {
+        labels = (await this.docker.getContainer(this.self).inspect()).Config.Labels ?? {};
+      } catch (e) {
+        this.scope = undefined;
+        throw unavailable(
+          `cannot inspect this control plane's container "${this.self}": ${(e as Error).message}`,
+        );
+      }
+      const project = labels[PROJECT_LABEL];
+      const filters = [`${ROLE_LABEL}=node`, ...(project ? [`${PROJECT_LABEL}=${project}`] : [])];
+      const scopeLabels: Record<string, string> = project ? { [PROJECT_LABEL]: project } : {};
+      return { filters, labels: scopeLabels, prefix: project ?? "kemu" };
+    })();
+    return this.scope;
+  }
+
+  private async containers(): Promise<Docker.ContainerInfo[]> {
+    const { filters } = await this.resolveScope();
+    try {
+      return await this.docker.listContainers({ all: true, filters: { label: filters } });
+    } catch (e) {
+      throw unavailable(`listing node containers: ${(e as Error).message}`);
+    }
+  }
+
+  private async byName(name: string): Promise<Docker.ContainerInspectInfo> {
+    for (const c of await this.containers()) {
+      const info = await this.docker.getContainer(c.Id).inspect();
+      if (info.Config.Hostname === name) return info;
+    }
+    throw new ApiError(404, "NotFound", `managednodes.kemu "${name}" not found`);
+  }
+
+  async list(): Promise<ManagedNode[]> {
+    const out: ManagedNode[] = [];
+    for (const c of await this.containers()) {
+      const info = await this.docker.getContainer(c.Id).inspect();
+      out.push(toManaged(info));
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async add(name: string): Promise<ManagedNode> {
+    const scope = await this.resolveScope();
+    const all = await this.containers();
+    if (!all.length) throw unavailable("no node container to copy the configuration from");
+    const template = await this.docker.getContainer(all[0].Id).inspect();
+    const networks = Object.keys(template.NetworkSettings.Networks ?? {});
+    const host = template.HostConfig;
+    try {
+      const created = await this.docker.createContainer({
+        name: `${scope.prefix}-${name}`,
+        Hostname: name,
+        Image: template.Config.Image,
+        Entrypoint: template.Config.Entrypoint ?? undefined,
+        Cmd: template.Config.Cmd ?? undefined,
+        Env: template.Config.Env,
+        Labels: { ...scope.labels, [ROLE_LABEL]: "node", [ADDED_LABEL]: "api" },
+        HostConfig: {
+          CapAdd: host.CapAdd,
+          SecurityOpt: host.SecurityOpt,
+          Sysctls: host.Sysctls,
+          Init: host.Init,
+          Tmpfs: host.Tmpfs,
+          Binds: host.Binds,
+          Mounts: host.Mounts,
+          NetworkMode: networks[0],
+        },
+        NetworkingConfig: networks[0] ? { EndpointsConfig: { [networks[0]]: {} } } : undefined,
+      });
+      await created.start();
+      return toManaged(await created.inspect());
+    } catch (e) {
+      throw unavailable(`creating node container "${name}": ${(e as Error).message}`);
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    const info = await this.byName(name);
+    await this.docker.getContainer(info.Id).remove({ force: true, v: true });
+  }
+
+  async stop(name: string): Promise<ManagedNode> {
+    const info = await this.byName(name);
+    // A node failure, not a drain: the agent gets no time to clean up.
+    if (info.State.Running) await this.docker.getContainer(info.Id).kill();
+    return toManaged(await this.docker.getContainer(info.Id).inspect());
+  }
+
+  async start(name: string): Promise<ManagedNode> {
+    const info = await this.byName(name);
+    if (!info.State.Running) await this.docker.getContainer(info.Id).start();
+    return toManaged(await this.docker.getContainer(info.Id).inspect());
+  }
+
+  /** Removes the node containers added through the API, so `docker compose down` can drop the network. */
+  async close(): Promise<void> {
+    for (const c of await this.containers().catch(() => [])) {
+      if (c.Labels[ADDED_LABEL] === "api")
+        await this.docker
+          .getContainer(c.Id)
+          .remove({ force: true, v: true })
+          .catch(() => {});
+    }
+  }
+}
+
+/**
+ * The id of the container this process runs in: Docker bind-mounts the container's own
+ * /etc/hostname from /var/lib/docker/containers/<id>/, which shows in mountinfo whatever the
+ * cgroup layout. Falls back to the hostname (Docker's default hostname is the short id).
+ */
+export function ownContainerId(mountinfo = readMountinfo()): string {
+  return /\/containers\/([0-9a-f]{64})\//.exec(mountinfo)?.[1] ?? hostname();
+}
+
+function readMountinfo(): string {
+  try {
+    return readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function toManaged(info: Docker.ContainerInspectInfo): ManagedNode {
+  return {
+    name: info.Config.Hostname,
+    state: info.State.Running
+      ? "running"
+      : info.State.Status === "exited" || info.State.Status === "created"
+        ? "stopped"
+        : info.State.Status,
+    id: info.Id,
+    addedAtRuntime: info.Config.Labels?.[ADDED_LABEL] === "api",
+  };
+}
+
+function unavailable(message: string): ApiError {
+  return new ApiError(503, "ServiceUnavailable", `Docker: ${message}`);
+}
