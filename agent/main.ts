@@ -36,6 +36,8 @@ export interface AgentOptions {
   maxPods: number;
   /** Directory holding the built programs (agnhost, busybox applets, kemu-init). */
   imagesDir: string;
+  /** kubelet's nodeLeaseDurationSeconds (default 40). */
+  nodeLeaseDurationSeconds?: number;
   /** Pod traffic to these CIDRs is masqueraded to the node's address (agent/masquerade.ts). */
   masqueradeTo?: string[];
   /** Underlay interface whose address is the node's InternalIP. */
@@ -90,6 +92,7 @@ export async function runAgent(o: AgentOptions): Promise<() => Promise<void>> {
     internalIP: underlay.ip,
     kubeletPort: o.kubeletPort,
     maxPods: o.maxPods,
+    leaseDurationSeconds: o.nodeLeaseDurationSeconds,
   });
   await status.register();
   status.start();

@@ -1,6 +1,7 @@
 // The node's own API objects: registering the Node (as kubelet's registerWithAPIServer), posting
 // its status (Ready, addresses, capacity, daemon endpoint), and renewing its Lease in
-// kube-node-lease every 10 s, which is what the control plane's node lifecycle watches.
+// kube-node-lease every quarter of the lease duration (10 s by default, as kubelet), which is what
+// the control plane's node lifecycle watches.
 
 import { release } from "node:os";
 import { rfc3339, rfc3339Micro } from "../emulator/duration.ts";
@@ -8,8 +9,8 @@ import type { Condition, Lease, NodeObject } from "../emulator/types.ts";
 import { type ApiClient, ApiClientError } from "./api-client.ts";
 
 export const KUBELET_VERSION = "v1.32.0-kemu";
+/** kubelet's nodeLeaseDurationSeconds default; the lease is renewed every quarter of it. */
 export const LEASE_DURATION_SECONDS = 40;
-const RENEW_MS = 10_000;
 const STATUS_MS = 60_000;
 
 export interface NodeIdentity {
@@ -19,6 +20,8 @@ export interface NodeIdentity {
   kubeletPort: number;
   maxPods: number;
   labels?: Record<string, string>;
+  /** nodeLeaseDurationSeconds (default 40); renewals come every quarter of it. */
+  leaseDurationSeconds?: number;
 }
 
 function conditions(now: string, ready: boolean): Condition[] {
@@ -78,6 +81,10 @@ export class NodeStatusReporter {
     this.id = id;
   }
 
+  private leaseSeconds(): number {
+    return this.id.leaseDurationSeconds ?? LEASE_DURATION_SECONDS;
+  }
+
   /** Creates the Node if missing (keeping an existing one and its podCIDR), then posts status. */
   async register(): Promise<NodeObject> {
     const path = `/api/v1/nodes/${this.id.name}`;
@@ -111,7 +118,7 @@ export class NodeStatusReporter {
   }
 
   start(): void {
-    this.timers.push(setInterval(() => void this.renewLease().catch(report), RENEW_MS));
+    this.timers.push(setInterval(() => void this.renewLease().catch(report), this.leaseSeconds() * 250));
     this.timers.push(setInterval(() => void this.postStatus().catch(report), STATUS_MS));
   }
 
@@ -153,7 +160,7 @@ export class NodeStatusReporter {
         metadata: { name: this.id.name, namespace: ns },
         spec: {
           holderIdentity: this.id.name,
-          leaseDurationSeconds: LEASE_DURATION_SECONDS,
+          leaseDurationSeconds: this.leaseSeconds(),
           acquireTime: now,
           renewTime: now,
         },

@@ -28,6 +28,8 @@ Flags:
   --cluster-domain NAME   cluster DNS domain (default cluster.local)
   --kubelet-port N        port of the agent's logs/exec API (default 10250)
   --max-pods N            pod capacity reported for the node (default 110)
+  --node-lease-duration N seconds of the node's Lease, renewed every quarter of it (default 40);
+                          keep it at or below the control plane's --node-monitor-grace-period
   --underlay-device DEV   interface whose IPv4 address is the node's InternalIP (default eth0)
   --images-dir DIR        built image programs (default: build/images in this checkout)
   --proxy-mode MODE       kube-proxy mode for Service VIPs: iptables (default) or nftables
@@ -49,6 +51,7 @@ const flags = {
   "cluster-domain": { type: "string" },
   "kubelet-port": { type: "string" },
   "max-pods": { type: "string" },
+  "node-lease-duration": { type: "string" },
   "underlay-device": { type: "string" },
   "images-dir": { type: "string" },
   "proxy-mode": { type: "string" },
@@ -110,6 +113,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
     clusterDomain: (values["cluster-domain"] as string | undefined) ?? "cluster.local",
     kubeletPort: intFlag("agent", "kubelet-port", values["kubelet-port"], 1, 65535) ?? 10250,
     maxPods: intFlag("agent", "max-pods", values["max-pods"], 1, 10000) ?? 110,
+    nodeLeaseDurationSeconds: intFlag("agent", "node-lease-duration", values["node-lease-duration"], 1, 3600),
     underlayDevice: (values["underlay-device"] as string | undefined) ?? "eth0",
     imagesDir: (values["images-dir"] as string | undefined) ?? DEFAULT_IMAGES_DIR,
     proxyMode: proxyMode as ProxyMode,

@@ -8,6 +8,7 @@
 #   KEMU_API          control plane URL (default https://control-plane:6443)
 #   KEMU_CLUSTER_DIR  where the control plane publishes token and ca.crt (default /var/lib/kemu/cluster)
 #   KEMU_PROXY_MODE   iptables (default) or nftables
+#   KEMU_NODE_LEASE   seconds of the node's Lease (default 40; renewed every quarter of it)
 set -eu
 role="${1:-}"
 [ "$#" -gt 0 ] && shift
@@ -33,6 +34,7 @@ node)
     --token-file "$dir/token" --ca-file "$dir/ca.crt" \
     --node "$(hostname)" --data-dir /var/lib/kemu/node \
     --proxy-mode "${KEMU_PROXY_MODE:-iptables}" \
+    --node-lease-duration "${KEMU_NODE_LEASE:-40}" \
     --masquerade-to "$underlay" \
     "$@"
   ;;
