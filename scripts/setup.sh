@@ -32,7 +32,12 @@ dnsperf dnsperf
 mn mininet
 brctl bridge-utils
 /usr/lib/cni/bridge containernetworking-plugins
+curl curl
+dockerd docker.io
+debootstrap debootstrap
 LIST
+# Compose: v2's plugin or Debian's docker-compose 1.29.
+docker compose version >/dev/null 2>&1 || have docker-compose || need_apt+=(docker-compose)
 
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
