@@ -6,7 +6,7 @@ import { UsageError } from "./args.ts";
 import { dnsCommand } from "./dns-command.ts";
 import { downCommand } from "./down-command.ts";
 import { forwardCommand } from "./forward-command.ts";
-import { nodeCommand } from "./node-exec-command.ts";
+import { nodeCommand } from "./node-command.ts";
 import { restartCommand } from "./restart-command.ts";
 import { statusCommand } from "./status-command.ts";
 import { upCommand } from "./up-command.ts";

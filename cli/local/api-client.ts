@@ -1,5 +1,5 @@
-// Just enough of a Kubernetes client for the launcher: GET a path with the cluster's CA and token,
-// and read Node readiness the way `kubectl get nodes` shows it.
+// Just enough of a Kubernetes client for the launcher: GET (or DELETE) a path with the cluster's CA
+// and token, and read Node readiness the way `kubectl get nodes` shows it.
 
 import { request } from "node:https";
 import type { NodeObject } from "../../emulator/types.ts";
@@ -12,11 +12,27 @@ export interface ApiAccess {
 }
 
 export function getJson<T>(api: ApiAccess, path: string, timeoutMs = 2000): Promise<T> {
+  return requestJson<T>(api, "GET", path, timeoutMs);
+}
+
+/** DELETE; resolves to false when the object was already gone (404). */
+export async function deleteObject(api: ApiAccess, path: string, timeoutMs = 5000): Promise<boolean> {
+  try {
+    await requestJson(api, "DELETE", path, timeoutMs);
+    return true;
+  } catch (e) {
+    if (/: HTTP 404:/.test((e as Error).message)) return false;
+    throw e;
+  }
+}
+
+function requestJson<T>(api: ApiAccess, method: string, path: string, timeoutMs: number): Promise<T> {
   const url = new URL(path, api.url);
   return new Promise((resolve, reject) => {
     const req = request(
       url,
       {
+        method,
         ca: api.caPem,
         headers: { authorization: `Bearer ${api.token}`, accept: "application/json" },
         agent: false,
@@ -27,7 +43,7 @@ export function getJson<T>(api: ApiAccess, path: string, timeoutMs = 2000): Prom
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString();
           if (res.statusCode !== 200) {
-            reject(new Error(`GET ${url.pathname}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+            reject(new Error(`${method} ${url.pathname}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
             return;
           }
           try {
@@ -40,7 +56,7 @@ export function getJson<T>(api: ApiAccess, path: string, timeoutMs = 2000): Prom
       },
     );
     req.setTimeout(timeoutMs, () =>
-      req.destroy(new Error(`GET ${url.pathname}: no answer in ${timeoutMs} ms`)),
+      req.destroy(new Error(`${method} ${url.pathname}: no answer in ${timeoutMs} ms`)),
     );
     req.on("error", reject);
     req.end();

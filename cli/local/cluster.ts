@@ -52,7 +52,7 @@ export const DEFAULT_UP_TIMEOUT_MS = 60_000;
 export const DEFAULT_STOP_GRACE_MS = 5000;
 
 /** How the host reaches the cluster's API: the forwarder's URL and the files the API wrote. */
-function planAccess(plan: ClusterPlan): ApiAccess {
+export function planAccess(plan: ClusterPlan): ApiAccess {
   return {
     url: plan.api.hostUrl,
     caPem: readFileSync(plan.api.caFile, "utf8"),
@@ -64,7 +64,7 @@ export function defaultDataDir(name: string): string {
   return join(DEFAULT_DATA_ROOT, name);
 }
 
-function requireRoot(what: string): void {
+export function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) throw new Error(`${what} creates network namespaces and must run as root`);
 }
 
@@ -300,7 +300,7 @@ async function forwarderOutcome(s: Started, port: number): Promise<"listening" |
   return s.exit ? "exited" : "listening";
 }
 
-interface WaitOptions {
+export interface WaitOptions {
   deadline: number;
   timeoutMs: number;
   started: Started[];
@@ -308,7 +308,7 @@ interface WaitOptions {
 }
 
 /** Polls `check` until it returns a value; fails fast when a started process exits or on abort. */
-async function waitFor<T>(
+export async function waitFor<T>(
   o: WaitOptions,
   check: () => Promise<T | undefined>,
   timeoutMessage: (last: Error | undefined, seconds: number) => string,

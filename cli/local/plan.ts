@@ -122,6 +122,8 @@ export interface ClusterPlan {
   name: string;
   overlay: Overlay;
   podCidr: string;
+  /** Absent in plans written before `kemu node add` existed. */
+  clusterDomain?: string;
   nodeCidrMaskSize: number;
   proxyMode: ProxyMode;
   dataDir: string;
@@ -396,52 +398,29 @@ export function buildPlan(input: PlanInput): ClusterPlan {
     env,
   });
 
+  const nodeCtx: NodeContext = {
+    name,
+    dataDir,
+    kemu,
+    underlayIndex: k,
+    apiUrl,
+    tokenFile,
+    caFile,
+    overlay: input.overlay,
+    podCidr,
+    proxyMode,
+    clusterDomain,
+    logs,
+  };
   const nodes: NodePlan[] = [];
-  for (let i = 1; i <= input.nodes; i++) {
-    const node = nodeName(i);
-    const netns = nodeNetns(name, node);
-    const nodeDir = join(dataDir, "nodes", node);
-    nodes.push({
-      name: node,
-      index: i,
-      netns,
-      interface: NODE_INTERFACE,
-      bridgePort: bridgePortName(k, i),
-      address: `172.30.${k}.${NODE_ADDRESS_OFFSET + i}`,
-      prefixLength: 24,
-      dataDir: nodeDir,
-      agent: proc(`agent-${node}`, netns, [
-        kemu,
-        "agent",
-        "--api",
-        apiUrl,
-        "--token-file",
-        tokenFile,
-        "--ca-file",
-        caFile,
-        "--node",
-        node,
-        "--data-dir",
-        nodeDir,
-        "--overlay",
-        input.overlay,
-        "--cluster-cidr",
-        podCidr,
-        "--proxy-mode",
-        proxyMode,
-        "--service-cidr",
-        SERVICE_CIDR,
-        "--cluster-domain",
-        clusterDomain,
-      ]),
-    });
-  }
+  for (let i = 1; i <= input.nodes; i++) nodes.push(nodePlan(nodeCtx, i));
 
   const plan: ClusterPlan = {
     version: 1,
     name,
     overlay: input.overlay,
     podCidr,
+    clusterDomain,
     nodeCidrMaskSize,
     proxyMode,
     dataDir,
@@ -517,6 +496,121 @@ export function buildPlan(input: PlanInput): ClusterPlan {
   if (long.length)
     throw new Error(`interface names longer than ${MAX_INTERFACE_NAME_LENGTH}: ${long.join(", ")}`);
   return plan;
+}
+
+/** What a node's plan is built from: the cluster's settings, none of them per node. */
+interface NodeContext {
+  name: string;
+  dataDir: string;
+  kemu: string;
+  underlayIndex: number;
+  apiUrl: string;
+  tokenFile: string;
+  caFile: string;
+  overlay: Overlay;
+  podCidr: string;
+  proxyMode: ProxyMode;
+  clusterDomain: string;
+  logs: string;
+}
+
+function nodePlan(c: NodeContext, i: number): NodePlan {
+  const node = nodeName(i);
+  const netns = nodeNetns(c.name, node);
+  const nodeDir = join(c.dataDir, "nodes", node);
+  const agent = `agent-${node}`;
+  return {
+    name: node,
+    index: i,
+    netns,
+    interface: NODE_INTERFACE,
+    bridgePort: bridgePortName(c.underlayIndex, i),
+    address: `172.30.${c.underlayIndex}.${NODE_ADDRESS_OFFSET + i}`,
+    prefixLength: 24,
+    dataDir: nodeDir,
+    agent: {
+      name: agent,
+      netns,
+      argv: inNetnsKeepingMounts(netns, [
+        c.kemu,
+        "agent",
+        "--api",
+        c.apiUrl,
+        "--token-file",
+        c.tokenFile,
+        "--ca-file",
+        c.caFile,
+        "--node",
+        node,
+        "--data-dir",
+        nodeDir,
+        "--overlay",
+        c.overlay,
+        "--cluster-cidr",
+        c.podCidr,
+        "--proxy-mode",
+        c.proxyMode,
+        "--service-cidr",
+        SERVICE_CIDR,
+        "--cluster-domain",
+        c.clusterDomain,
+      ]),
+      log: join(c.logs, `${agent}.log`),
+      env: { KEMU_CLUSTER: c.name },
+    },
+  };
+}
+
+/**
+ * The plan with one more node (`kemu node add`): the next free index after the highest, its
+ * address on the underlay and an agent like the others'. Refuses when the cluster is at MAX_NODES
+ * or its pod CIDR has no podCIDR left for another node.
+ */
+export function planWithNode(plan: ClusterPlan, kemu: string): { plan: ClusterPlan; node: NodePlan } {
+  if (plan.nodes.length >= MAX_NODES) {
+    throw new Error(
+      `cluster "${plan.name}" already has ${plan.nodes.length} nodes, the most kemu up makes (${MAX_NODES})`,
+    );
+  }
+  const index = Math.max(0, ...plan.nodes.map((n) => n.index)) + 1;
+  if (index > MAX_NODES) throw new Error(`node indexes up to ${MAX_NODES} are taken; remove a node first`);
+  validatePodCidr(plan.podCidr, plan.nodes.length + 1, plan.nodeCidrMaskSize);
+  const node = nodePlan(
+    {
+      name: plan.name,
+      dataDir: plan.dataDir,
+      kemu,
+      underlayIndex: plan.underlay.index,
+      apiUrl: plan.api.url,
+      tokenFile: plan.api.tokenFile,
+      caFile: plan.api.caFile,
+      overlay: plan.overlay,
+      podCidr: plan.podCidr,
+      proxyMode: plan.proxyMode,
+      clusterDomain: plan.clusterDomain ?? "cluster.local",
+      logs: plan.files.logs,
+    },
+    index,
+  );
+  return { plan: { ...plan, nodes: [...plan.nodes, node] }, node };
+}
+
+/** The plan without node `name` (`kemu node remove`), with a clear error naming the nodes there are. */
+export function planWithoutNode(plan: ClusterPlan, name: string): { plan: ClusterPlan; node: NodePlan } {
+  const node = planNode(plan, name);
+  if (plan.nodes.length === 1)
+    throw new Error(`${name} is the cluster's only node; use kemu down to remove the cluster`);
+  return { plan: { ...plan, nodes: plan.nodes.filter((n) => n !== node) }, node };
+}
+
+export function planNode(plan: ClusterPlan, name: string): NodePlan {
+  const node = plan.nodes.find((n) => n.name === name);
+  if (!node) {
+    throw new Error(
+      `cluster "${plan.name}" has no node "${name}"; its nodes: ${plan.nodes.map((n) => n.name).join(", ")}`,
+    );
+  }
+  return node;
 }
 
 /** Every interface name the topology creates (bridge, both veth ends, the host's LB link). */

@@ -6,7 +6,13 @@
 // deletes the host's link and route with it.
 
 import { ipBatch, run, runJson } from "../../agent/exec.ts";
-import { type ClusterPlan, clusterOfUnderlayNetns, planNamespaces, underlayIndexOf } from "./plan.ts";
+import {
+  type ClusterPlan,
+  clusterOfUnderlayNetns,
+  type NodePlan,
+  planNamespaces,
+  underlayIndexOf,
+} from "./plan.ts";
 
 export interface TopologyCommands {
   /** Run in the host namespace. */
@@ -26,12 +32,7 @@ export function topologyCommands(plan: ClusterPlan): TopologyCommands {
     `link add ${u.bridge} mtu ${u.mtu} type bridge stp_state 0 forward_delay 0`,
     `addr add ${u.address}/${u.prefixLength} dev ${u.bridge}`,
   ];
-  for (const n of plan.nodes) {
-    underlay.push(
-      `link add ${n.bridgePort} mtu ${u.mtu} type veth peer name ${n.interface} mtu ${u.mtu} netns ${n.netns}`,
-      `link set ${n.bridgePort} master ${u.bridge} up`,
-    );
-  }
+  for (const n of plan.nodes) underlay.push(...nodePortCommands(plan, n));
   const lb = plan.loadBalancer;
   underlay.push(`link set ${lb.bridgePort} master ${u.bridge} up`, `link set ${u.bridge} up`);
   return {
@@ -44,15 +45,43 @@ export function topologyCommands(plan: ClusterPlan): TopologyCommands {
       `route add ${lb.pool} dev ${lb.hostInterface} src ${lb.hostAddress}`,
     ],
     underlay,
-    nodes: plan.nodes.map((n) => ({
-      netns: n.netns,
-      lines: [
-        "link set lo up",
-        `addr add ${n.address}/${n.prefixLength} dev ${n.interface}`,
-        `link set ${n.interface} up`,
-      ],
-    })),
+    nodes: plan.nodes.map((n) => ({ netns: n.netns, lines: nodeAddressCommands(n) })),
   };
+}
+
+/** The underlay's side of a node: its veth, the node end created straight in the node's namespace. */
+function nodePortCommands(plan: ClusterPlan, n: NodePlan): string[] {
+  const u = plan.underlay;
+  return [
+    `link add ${n.bridgePort} mtu ${u.mtu} type veth peer name ${n.interface} mtu ${u.mtu} netns ${n.netns}`,
+    `link set ${n.bridgePort} master ${u.bridge} up`,
+  ];
+}
+
+function nodeAddressCommands(n: NodePlan): string[] {
+  return [
+    "link set lo up",
+    `addr add ${n.address}/${n.prefixLength} dev ${n.interface}`,
+    `link set ${n.interface} up`,
+  ];
+}
+
+/** Adds one node of the plan to a running cluster's underlay (kemu node add). */
+export async function createNodeTopology(plan: ClusterPlan, n: NodePlan): Promise<void> {
+  if ((await listNetns()).includes(n.netns)) throw new Error(`namespace ${n.netns} already exists`);
+  await ipBatch([`netns add ${n.netns}`]);
+  try {
+    await ipBatch(nodePortCommands(plan, n), { netns: plan.underlay.netns });
+    await ipBatch(nodeAddressCommands(n), { netns: n.netns });
+  } catch (e) {
+    await removeNamespaces([n.netns]);
+    throw e;
+  }
+}
+
+/** A node's cable pulled or plugged back in: its underlay link (the underlay's end) down or up. */
+export async function setNodeLink(plan: ClusterPlan, n: NodePlan, up: boolean): Promise<void> {
+  await ipBatch([`link set ${n.bridgePort} ${up ? "up" : "down"}`], { netns: plan.underlay.netns });
 }
 
 /** Creates the plan's namespaces, bridge and veths; on failure removes whatever it made. */

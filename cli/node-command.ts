@@ -1,17 +1,28 @@
 // `kemu node exec NODE -- CMD...`: runs a command inside a node's network namespace with the
 // terminal attached and its exit code passed through (tcpdump, ip, ss, ping, a shell).
+// `kemu node add|remove|stop|start`: node machines of a local cluster (cli/local/nodes.ts).
 
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { inNetns } from "../agent/exec.ts";
-import { parseFlags, UsageError } from "./args.ts";
+import { durationFlag, parseFlags, UsageError } from "./args.ts";
 import { nodeNamespace } from "./local/cluster.ts";
+import { addNode, removeNode, startNode, stopNode } from "./local/nodes.ts";
 import { DEFAULT_CLUSTER_NAME, validateClusterName } from "./local/plan.ts";
 
 export const nodeHelp = `Usage: kemu node <command>
 
 Commands:
   exec NODE [--name NAME] -- CMD [ARGS...]   run a command inside a node
+  add [--name NAME]                          add the next node-N; returns once it is Ready
+  remove NODE [--name NAME]                  stop its agent, delete the Node and its namespaces
+  stop NODE [--name NAME]                    a node failure: kill its agent, unplug its underlay
+                                             link (pods keep running, cut off); it turns NotReady
+                                             after the grace period and its pods are evicted
+  start NODE [--name NAME]                   plug it back in and start its agent; returns once Ready
+
+These act on local clusters (kemu up). In Docker mode the control plane offers the same through
+POST /kemu/v1/nodes, DELETE /kemu/v1/nodes/NODE and POST /kemu/v1/nodes/NODE/stop|start.
 
 Run 'kemu node exec --help' for its flags.
 `;
@@ -36,8 +47,47 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     process.stdout.write(nodeHelp);
     return sub ? 0 : 2;
   }
-  if (sub !== "exec") throw new UsageError(`kemu node: unknown command "${sub}"\n\n${nodeHelp}`);
-  return nodeExec(rest);
+  if (sub === "exec") return nodeExec(rest);
+  if (sub === "add" || sub === "remove" || sub === "stop" || sub === "start") return nodeAction(sub, rest);
+  throw new UsageError(`kemu node: unknown command "${sub}"\n\n${nodeHelp}`);
+}
+
+async function nodeAction(action: "add" | "remove" | "stop" | "start", argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(`node ${action}`, argv, {
+    name: { type: "string" },
+    timeout: { type: "string" },
+  });
+  if (values.help) {
+    process.stdout.write(nodeHelp);
+    return 0;
+  }
+  const name = (values.name as string | undefined) ?? DEFAULT_CLUSTER_NAME;
+  try {
+    validateClusterName(name);
+  } catch (e) {
+    throw new UsageError(`kemu node ${action}: ${(e as Error).message}`);
+  }
+  const timeoutMs = durationFlag(`node ${action}`, "timeout", values.timeout);
+  if (action === "add") {
+    if (positionals.length)
+      throw new UsageError(`kemu node add: unexpected argument "${positionals[0]}" (names are node-N)`);
+    const node = await addNode(name, { timeoutMs });
+    process.stdout.write(`${node.name} added (InternalIP ${node.address}) and Ready\n`);
+    return 0;
+  }
+  if (positionals.length !== 1)
+    throw new UsageError(`kemu node ${action}: give exactly one NODE, e.g. kemu node ${action} node-2`);
+  const node = positionals[0];
+  if (action === "remove") await removeNode(name, node, { timeoutMs });
+  if (action === "stop") await stopNode(name, node, { timeoutMs });
+  if (action === "start") await startNode(name, node, { timeoutMs });
+  const done = {
+    remove: "removed",
+    stop: "stopped (agent killed, underlay link down)",
+    start: "started and Ready",
+  };
+  process.stdout.write(`${node} ${done[action]}\n`);
+  return 0;
 }
 
 async function nodeExec(argv: string[]): Promise<number> {
