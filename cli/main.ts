@@ -1,15 +1,6 @@
 // The `kemu` command: dispatches to subcommands, each with its own --help.
 
-import { agentCommand } from "./agent-command.ts";
-import { apiCommand } from "./api-command.ts";
 import { UsageError } from "./args.ts";
-import { dnsCommand } from "./dns-command.ts";
-import { downCommand } from "./down-command.ts";
-import { forwardCommand } from "./forward-command.ts";
-import { nodeCommand } from "./node-command.ts";
-import { restartCommand } from "./restart-command.ts";
-import { statusCommand } from "./status-command.ts";
-import { upCommand } from "./up-command.ts";
 
 const help = `kemu - a Kubernetes networking emulator on real Linux namespaces
 
@@ -31,16 +22,20 @@ Run 'kemu <command> --help' for a command's flags.
 
 /** A command resolves to its exit code, or to nothing for 0. */
 // biome-ignore lint/suspicious/noConfusingVoidType: subcommands without an exit code return Promise<void>
-const commands: Record<string, (argv: string[]) => Promise<number | void>> = {
-  up: upCommand,
-  down: downCommand,
-  status: statusCommand,
-  node: nodeCommand,
-  restart: restartCommand,
-  api: apiCommand,
-  agent: agentCommand,
-  dns: dnsCommand,
-  forward: forwardCommand,
+type Command = (argv: string[]) => Promise<number | void>;
+
+// Each command's module is loaded only when it runs: a DNS pod or an agent then carries none of
+// the API server's modules (sqlite, x509, Hono), about 20 MB of heap and code per process.
+const commands: Record<string, () => Promise<Command>> = {
+  up: async () => (await import("./up-command.ts")).upCommand,
+  down: async () => (await import("./down-command.ts")).downCommand,
+  status: async () => (await import("./status-command.ts")).statusCommand,
+  node: async () => (await import("./node-command.ts")).nodeCommand,
+  restart: async () => (await import("./restart-command.ts")).restartCommand,
+  api: async () => (await import("./api-command.ts")).apiCommand,
+  agent: async () => (await import("./agent-command.ts")).agentCommand,
+  dns: async () => (await import("./dns-command.ts")).dnsCommand,
+  forward: async () => (await import("./forward-command.ts")).forwardCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -49,13 +44,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(help);
     return name ? 0 : 2;
   }
-  const command = commands[name];
-  if (!command) {
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!load) {
     process.stderr.write(`kemu: unknown command "${name}"\n\n${help}`);
     return 2;
   }
   try {
-    return (await command(rest)) ?? 0;
+    return (await (await load())(rest)) ?? 0;
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`${e.message}\n`);
