@@ -19,27 +19,24 @@ import type { Registry } from "../registry.ts";
 import type { Resources } from "../resources.ts";
 import { applySlicePlan } from "./endpoint-slices.ts";
 import { Informer, objectKey } from "./informer.ts";
-import { FULL_RESYNC_MS, LabelIndex, startResync } from "./service-pods.ts";
-import { WorkQueue } from "./work-queue.ts";
+import { ServiceKeyedController } from "./service-keyed-controller.ts";
+import { FULL_RESYNC_MS, LabelIndex } from "./service-pods.ts";
 
 export interface MirroringControllerOptions {
   resyncMs?: number;
 }
 
-export class EndpointSliceMirroringController {
+export class EndpointSliceMirroringController extends ServiceKeyedController {
   private readonly resources: Resources;
   private readonly sliceSpec: KindSpec;
   private readonly services: Informer<Service>;
   private readonly endpoints: Informer<Endpoints>;
   private readonly slices: Informer<EndpointSlice>;
   private readonly byService: LabelIndex<EndpointSlice>;
-  private readonly queue: WorkQueue;
-  private readonly resyncMs: number;
-  private stopResync: () => void = () => {};
 
   constructor(resources: Resources, registry: Registry, opts: MirroringControllerOptions = {}) {
+    super("endpointslice mirroring", opts.resyncMs ?? FULL_RESYNC_MS);
     this.resources = resources;
-    this.resyncMs = opts.resyncMs ?? FULL_RESYNC_MS;
     this.sliceSpec = registry.find("discovery.k8s.io", "v1", "endpointslices")!;
     this.services = new Informer<Service>(resources, registry.find("", "v1", "services")!);
     this.endpoints = new Informer<Endpoints>(resources, registry.find("", "v1", "endpoints")!);
@@ -47,9 +44,6 @@ export class EndpointSliceMirroringController {
       labelSelector: `${MANAGED_BY_LABEL}=${MIRRORING_CONTROLLER}`,
     });
     this.byService = new LabelIndex(this.slices, SERVICE_NAME_LABEL);
-    this.queue = new WorkQueue((key) => this.sync(key), {
-      onError: (key, e) => console.error(`kemu endpointslice mirroring: ${key}:`, (e as Error).message),
-    });
     this.services.on((_type, svc) => this.queue.add(objectKey(svc)));
     this.endpoints.on((_type, ep) => this.queue.add(objectKey(ep)));
     this.slices.on((_type, slice) => {
@@ -58,37 +52,19 @@ export class EndpointSliceMirroringController {
     });
   }
 
-  async start(): Promise<void> {
-    await this.services.start();
-    await this.endpoints.start();
-    await this.slices.start();
-    for (const slice of this.slices.list()) {
-      const key = this.byService.ownerKey(slice);
-      if (key) this.queue.add(key);
-    }
-    this.stopResync = startResync(
-      () => this.endpoints.list().map(objectKey),
-      (key) => this.queue.add(key),
-      this.resyncMs,
-    );
+  protected informers() {
+    return [this.services, this.endpoints, this.slices];
   }
 
-  stop(): void {
-    this.stopResync();
-    this.queue.stop();
-    this.services.stop();
-    this.endpoints.stop();
-    this.slices.stop();
+  protected resyncKeys(): string[] {
+    return this.endpoints.list().map(objectKey);
   }
 
-  idle(): Promise<void> {
-    return this.queue.idle();
+  protected startupKeys(): string[] {
+    return this.byService.ownerKeys(this.slices.list());
   }
 
-  private async sync(key: string): Promise<void> {
-    const slash = key.indexOf("/");
-    const namespace = key.slice(0, slash);
-    const name = key.slice(slash + 1);
+  protected async sync(namespace: string, name: string, key: string): Promise<void> {
     const ep = this.endpoints.get(namespace, name);
     const svc = this.services.get(namespace, name);
     const owned = this.byService.get(key);

@@ -27,15 +27,14 @@ import { ApiError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import type { Resources } from "../resources.ts";
 import { Informer, objectKey } from "./informer.ts";
+import { ServiceKeyedController } from "./service-keyed-controller.ts";
 import {
   FULL_RESYNC_MS,
   LabelIndex,
   PodSelectorIndex,
   podEndpointSignature,
   servicesForPodChange,
-  startResync,
 } from "./service-pods.ts";
-import { WorkQueue } from "./work-queue.ts";
 
 /** A pod on a node not seen yet is retried after this long (upstream retries with back-off). */
 const MISSING_NODE_RETRY_MS = 1000;
@@ -78,7 +77,7 @@ export async function applySlicePlan(resources: Resources, spec: KindSpec, plan:
   }
 }
 
-export class EndpointSliceController {
+export class EndpointSliceController extends ServiceKeyedController {
   private readonly resources: Resources;
   private readonly sliceSpec: KindSpec;
   private readonly services: Informer<Service>;
@@ -87,14 +86,11 @@ export class EndpointSliceController {
   private readonly nodes: Informer<NodeObject>;
   private readonly slices: Informer<EndpointSlice>;
   private readonly byService: LabelIndex<EndpointSlice>;
-  private readonly queue: WorkQueue;
-  private readonly resyncMs: number;
   private readonly maxPerSlice: number | undefined;
-  private stopResync: () => void = () => {};
 
   constructor(resources: Resources, registry: Registry, opts: EndpointSliceControllerOptions = {}) {
+    super("endpointslice controller", opts.resyncMs ?? FULL_RESYNC_MS);
     this.resources = resources;
-    this.resyncMs = opts.resyncMs ?? FULL_RESYNC_MS;
     this.maxPerSlice = opts.maxEndpointsPerSlice;
     this.sliceSpec = registry.find("discovery.k8s.io", "v1", "endpointslices")!;
     this.services = new Informer<Service>(resources, registry.find("", "v1", "services")!);
@@ -105,9 +101,6 @@ export class EndpointSliceController {
       labelSelector: `${MANAGED_BY_LABEL}=${ENDPOINTSLICE_CONTROLLER}`,
     });
     this.byService = new LabelIndex(this.slices, SERVICE_NAME_LABEL);
-    this.queue = new WorkQueue((key) => this.sync(key), {
-      onError: (key, e) => console.error(`kemu endpointslice controller: ${key}:`, (e as Error).message),
-    });
     this.services.on((_type, svc) => this.queue.add(objectKey(svc)));
     this.pods.on((type, pod, old) => {
       if (type === "MODIFIED" && old && podEndpointSignature(pod) === podEndpointSignature(old)) return;
@@ -131,34 +124,17 @@ export class EndpointSliceController {
     });
   }
 
-  async start(): Promise<void> {
-    await this.nodes.start();
-    await this.services.start();
-    await this.pods.start();
-    await this.slices.start();
-    // Slices of Services deleted while the controller was away.
-    for (const slice of this.slices.list()) {
-      const key = this.byService.ownerKey(slice);
-      if (key) this.queue.add(key);
-    }
-    this.stopResync = startResync(
-      () => this.services.list().map(objectKey),
-      (key) => this.queue.add(key),
-      this.resyncMs,
-    );
+  protected informers() {
+    return [this.nodes, this.services, this.pods, this.slices];
   }
 
-  stop(): void {
-    this.stopResync();
-    this.queue.stop();
-    this.services.stop();
-    this.pods.stop();
-    this.nodes.stop();
-    this.slices.stop();
+  protected resyncKeys(): string[] {
+    return this.services.list().map(objectKey);
   }
 
-  idle(): Promise<void> {
-    return this.queue.idle();
+  /** Slices of Services deleted while the controller was away. */
+  protected startupKeys(): string[] {
+    return this.byService.ownerKeys(this.slices.list());
   }
 
   private nodeInfo = (name: string): NodeInfo | undefined => {
@@ -166,9 +142,8 @@ export class EndpointSliceController {
     return node ? { zone: node.metadata.labels?.[ZONE_LABEL] || undefined } : undefined;
   };
 
-  private async sync(key: string): Promise<void> {
-    const slash = key.indexOf("/");
-    const svc = this.services.get(key.slice(0, slash), key.slice(slash + 1));
+  protected async sync(namespace: string, name: string, key: string): Promise<void> {
+    const svc = this.services.get(namespace, name);
     const owned = this.byService.get(key);
     const wanted =
       svc && hasSelector(svc) && svc.spec.type !== "ExternalName" && !svc.metadata.deletionTimestamp;

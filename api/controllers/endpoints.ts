@@ -12,14 +12,13 @@ import { ApiError } from "../errors.ts";
 import type { Registry } from "../registry.ts";
 import type { Resources } from "../resources.ts";
 import { Informer, objectKey } from "./informer.ts";
+import { ServiceKeyedController } from "./service-keyed-controller.ts";
 import {
   FULL_RESYNC_MS,
   PodSelectorIndex,
   podEndpointSignature,
   servicesForPodChange,
-  startResync,
 } from "./service-pods.ts";
-import { WorkQueue } from "./work-queue.ts";
 
 export interface EndpointsControllerOptions {
   resyncMs?: number;
@@ -29,28 +28,22 @@ function wantsEndpoints(svc: Service): boolean {
   return hasSelector(svc) && svc.spec.type !== "ExternalName" && !svc.metadata.deletionTimestamp;
 }
 
-export class EndpointsController {
+export class EndpointsController extends ServiceKeyedController {
   private readonly resources: Resources;
   private readonly endpointsSpec: KindSpec;
   private readonly services: Informer<Service>;
   private readonly pods: Informer<Pod>;
   private readonly podIndex: PodSelectorIndex;
   private readonly endpoints: Informer<Endpoints>;
-  private readonly queue: WorkQueue;
-  private readonly resyncMs: number;
-  private stopResync: () => void = () => {};
 
   constructor(resources: Resources, registry: Registry, opts: EndpointsControllerOptions = {}) {
+    super("endpoints controller", opts.resyncMs ?? FULL_RESYNC_MS);
     this.resources = resources;
-    this.resyncMs = opts.resyncMs ?? FULL_RESYNC_MS;
     this.endpointsSpec = registry.find("", "v1", "endpoints")!;
     this.services = new Informer<Service>(resources, registry.find("", "v1", "services")!);
     this.pods = new Informer<Pod>(resources, registry.find("", "v1", "pods")!);
     this.podIndex = new PodSelectorIndex(this.pods);
     this.endpoints = new Informer<Endpoints>(resources, this.endpointsSpec);
-    this.queue = new WorkQueue((key) => this.sync(key), {
-      onError: (key, e) => console.error(`kemu endpoints controller: ${key}:`, (e as Error).message),
-    });
     this.services.on((_type, svc) => this.queue.add(objectKey(svc)));
     this.pods.on((type, pod, old) => {
       if (type === "MODIFIED" && old && podEndpointSignature(pod) === podEndpointSignature(old)) return;
@@ -63,38 +56,23 @@ export class EndpointsController {
     });
   }
 
-  async start(): Promise<void> {
-    await this.services.start();
-    await this.pods.start();
-    await this.endpoints.start();
-    // Leftover Endpoints of Services deleted while the controller was away go too.
-    for (const ep of this.endpoints.list()) {
-      if (!this.services.get(ep.metadata.namespace, ep.metadata.name!)) this.queue.add(objectKey(ep));
-    }
-    this.stopResync = startResync(
-      () => this.services.list().map(objectKey),
-      (key) => this.queue.add(key),
-      this.resyncMs,
-    );
+  protected informers() {
+    return [this.services, this.pods, this.endpoints];
   }
 
-  stop(): void {
-    this.stopResync();
-    this.queue.stop();
-    this.services.stop();
-    this.pods.stop();
-    this.endpoints.stop();
+  protected resyncKeys(): string[] {
+    return this.services.list().map(objectKey);
   }
 
-  /** Resolves when no sync is queued or running; for tests. */
-  idle(): Promise<void> {
-    return this.queue.idle();
+  /** Leftover Endpoints of Services deleted while the controller was away go too. */
+  protected startupKeys(): string[] {
+    return this.endpoints
+      .list()
+      .filter((ep) => !this.services.get(ep.metadata.namespace, ep.metadata.name!))
+      .map(objectKey);
   }
 
-  private async sync(key: string): Promise<void> {
-    const slash = key.indexOf("/");
-    const namespace = key.slice(0, slash);
-    const name = key.slice(slash + 1);
+  protected async sync(namespace: string, name: string): Promise<void> {
     const svc = this.services.get(namespace, name);
     const current = this.endpoints.get(namespace, name);
     if (!svc) {

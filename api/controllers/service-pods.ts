@@ -172,4 +172,14 @@ export class LabelIndex<T extends KubeObject> {
   ownerKey(obj: KubeObject): string | undefined {
     return this.keyOf(obj);
   }
+
+  /** The distinct owner keys of `objs`. */
+  ownerKeys(objs: Iterable<KubeObject>): string[] {
+    const keys = new Set<string>();
+    for (const obj of objs) {
+      const key = this.keyOf(obj);
+      if (key) keys.add(key);
+    }
+    return [...keys];
+  }
 }

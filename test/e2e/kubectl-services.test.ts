@@ -3,78 +3,22 @@
 // `describe svc`, and readable errors for invalid manifests and allocation conflicts. kubectl is
 // looked up on PATH and required, as in kubectl.test.ts.
 
-import { execFile } from "node:child_process";
-import { accessSync, constants, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, startTestCluster, type TestCluster, tempDir } from "../harness.ts";
+import { eventually, startTestCluster, type TestCluster } from "../harness.ts";
+import { type Kubectl, kubectlFor, parseTable } from "./kubectl-kit.ts";
 
 const NODE = "node-a";
 const KUBECTL_TIMEOUT_MS = 20_000;
 const WAIT = 10_000;
 
-function findOnPath(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, cmd), constants.X_OK);
-      return join(dir, cmd);
-    } catch {}
-  }
-  return undefined;
-}
-
-/** A kubectl table cut at the header's column starts (cells may be empty or contain spaces). */
-function parseTable(text: string): { headers: string[]; rows: Record<string, string>[] } {
-  const lines = text.split("\n").filter((l) => l.trim() !== "");
-  if (lines.length === 0) return { headers: [], rows: [] };
-  const starts: number[] = [];
-  const headers: string[] = [];
-  const re = /\S+(?: \S+)*/g;
-  for (let m = re.exec(lines[0]); m; m = re.exec(lines[0])) {
-    starts.push(m.index);
-    headers.push(m[0]);
-  }
-  const rows = lines.slice(1).map((line) => {
-    const row: Record<string, string> = {};
-    headers.forEach((h, i) => {
-      row[h] = line.slice(starts[i], i + 1 < starts.length ? starts[i + 1] : undefined).trim();
-    });
-    return row;
-  });
-  return { headers, rows };
-}
-
 describe("kubectl and Services", () => {
   let c: TestCluster;
-  let kubectlPath: string;
-  let work: string;
-  let env: NodeJS.ProcessEnv;
+  let kit: Kubectl;
 
-  function kubectl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        kubectlPath,
-        ["--cache-dir", join(work, "cache"), ...args],
-        { env, timeout: KUBECTL_TIMEOUT_MS },
-        (err, stdout, stderr) => {
-          if (err && (err.killed || typeof err.code !== "number")) {
-            reject(
-              new Error(`kubectl ${args.join(" ")} did not finish: ${err.message}\n${stdout}\n${stderr}`),
-            );
-            return;
-          }
-          resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-        },
-      );
-    });
-  }
-
-  async function ok(args: string[]): Promise<string> {
-    const r = await kubectl(args);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-    return r.stdout;
-  }
+  const kubectl = (args: string[]) => kit.run(args);
+  const ok = (args: string[]) => kit.ok(args);
 
   async function api(method: string, path: string, body?: unknown): Promise<any> {
     const r = await c.request(method, path, { body });
@@ -83,14 +27,8 @@ describe("kubectl and Services", () => {
   }
 
   beforeAll(async () => {
-    const found = findOnPath("kubectl");
-    if (!found)
-      throw new Error("kubectl not found on PATH: this test needs a real kubectl (see kubectl.test.ts)");
-    kubectlPath = found;
-    work = tempDir("kemu-kubectl-svc-");
     c = await startTestCluster({ nodeMonitorGracePeriodMs: 3_600_000, loadBalancerPool: "192.0.2.240/29" });
-    env = { ...process.env, KUBECONFIG: c.server.kubeconfigPath, HOME: work };
-    for (const k of Object.keys(env)) if (k.startsWith("KUBECTL_")) delete env[k];
+    kit = kubectlFor(c.server.kubeconfigPath, "kemu-kubectl-svc-", KUBECTL_TIMEOUT_MS);
     // A node and a running, ready pod as an agent reports them.
     await api("POST", "/api/v1/nodes", {
       metadata: { name: NODE },
@@ -115,7 +53,7 @@ describe("kubectl and Services", () => {
 
   afterAll(async () => {
     await c?.close();
-    if (work) rmSync(work, { recursive: true, force: true });
+    kit?.cleanup();
   });
 
   it("create service clusterip allocates an address; get svc prints it", async () => {
@@ -240,7 +178,7 @@ describe("kubectl and Services", () => {
     expect(dup.stderr).toContain(
       'Service "np2" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated',
     );
-    const file = join(work, "bad-svc.yaml");
+    const file = join(kit.work, "bad-svc.yaml");
     writeFileSync(
       file,
       `apiVersion: v1

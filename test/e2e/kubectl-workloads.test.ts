@@ -4,82 +4,25 @@
 // and delete cascading to ReplicaSets and pods. kubectl must be on PATH (as for kubectl.test.ts).
 // A fake kubelet plays the node agent.
 
-import { execFile } from "node:child_process";
-import { accessSync, constants, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerNode } from "../api/helpers.ts";
 import { type FakeKubelet, isReady, replayPods, startFakeKubelet } from "../fake-kubelet.ts";
-import { eventually, startTestCluster, type TestCluster, tempDir } from "../harness.ts";
+import { eventually, startTestCluster, type TestCluster } from "../harness.ts";
+import { type Kubectl, kubectlFor, parseTable } from "./kubectl-kit.ts";
 
 const KUBECTL_TIMEOUT_MS = 60_000;
 const AGNHOST = "registry.k8s.io/e2e-test-images/agnhost";
 const WAIT = 20_000;
 
-function findOnPath(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, cmd), constants.X_OK);
-      return join(dir, cmd);
-    } catch {}
-  }
-  return undefined;
-}
-
-/** `kubectl get` output as rows keyed by header, cut at the header's column starts. */
-function parseTable(text: string): { headers: string[]; rows: Record<string, string>[] } {
-  const lines = text.split("\n").filter((l) => l.trim() !== "");
-  if (lines.length === 0) return { headers: [], rows: [] };
-  const starts: number[] = [];
-  const headers: string[] = [];
-  const re = /\S+(?: \S+)*/g;
-  for (let m = re.exec(lines[0]); m; m = re.exec(lines[0])) {
-    starts.push(m.index);
-    headers.push(m[0]);
-  }
-  const rows = lines.slice(1).map((line) => {
-    const row: Record<string, string> = {};
-    headers.forEach((h, i) => {
-      row[h] = line.slice(starts[i], i + 1 < starts.length ? starts[i + 1] : undefined).trim();
-    });
-    return row;
-  });
-  return { headers, rows };
-}
-
 describe("kubectl and Deployments", () => {
   let c: TestCluster;
   let kubelet: FakeKubelet;
-  let kubectlPath: string;
-  let work: string;
-  let env: NodeJS.ProcessEnv;
+  let kit: Kubectl;
 
-  function kubectl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        kubectlPath,
-        ["--cache-dir", join(work, "cache"), ...args],
-        { env, timeout: KUBECTL_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
-        (err, stdout, stderr) => {
-          if (err && (err.killed || typeof err.code !== "number")) {
-            reject(
-              new Error(`kubectl ${args.join(" ")} did not finish: ${err.message}\n${stdout}\n${stderr}`),
-            );
-            return;
-          }
-          resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-        },
-      );
-    });
-  }
-
-  async function ok(args: string[]): Promise<string> {
-    const r = await kubectl(args);
-    if (r.code !== 0)
-      throw new Error(`kubectl ${args.join(" ")} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-    return r.stdout;
-  }
+  const kubectl = (args: string[]) => kit.run(args);
+  const ok = (args: string[]) => kit.ok(args);
 
   async function api(path: string): Promise<any> {
     const r = await c.request("GET", path);
@@ -98,14 +41,8 @@ describe("kubectl and Deployments", () => {
   }
 
   beforeAll(async () => {
-    const found = findOnPath("kubectl");
-    if (!found)
-      throw new Error("kubectl not found on PATH: install kubernetes-client (scripts/setup.sh does)");
-    kubectlPath = found;
-    work = tempDir("kemu-kubectl-workloads-");
     c = await startTestCluster({ nodeMonitorGracePeriodMs: 3_600_000 });
-    env = { ...process.env, KUBECONFIG: c.server.kubeconfigPath, HOME: work };
-    for (const k of Object.keys(env)) if (k.startsWith("KUBECTL_")) delete env[k];
+    kit = kubectlFor(c.server.kubeconfigPath, "kemu-kubectl-workloads-", KUBECTL_TIMEOUT_MS);
     await registerNode(c, "node-a");
     kubelet = startFakeKubelet(c, "default");
   });
@@ -113,7 +50,7 @@ describe("kubectl and Deployments", () => {
   afterAll(async () => {
     await kubelet?.stop();
     await c?.close();
-    if (work) rmSync(work, { recursive: true, force: true });
+    kit?.cleanup();
   });
 
   it("create deployment runs three ready replicas and rollout status finishes", async () => {
@@ -254,7 +191,7 @@ describe("kubectl and Deployments", () => {
   });
 
   it("apply of a Deployment manifest creates and then configures it", async () => {
-    const file = join(work, "api.yaml");
+    const file = join(kit.work, "api.yaml");
     const manifest = (image: string) => `apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -297,7 +234,7 @@ spec:
   });
 
   it("refuses a selector that does not match the template labels", async () => {
-    const file = join(work, "bad.yaml");
+    const file = join(kit.work, "bad.yaml");
     writeFileSync(
       file,
       `apiVersion: apps/v1

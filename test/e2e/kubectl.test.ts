@@ -3,62 +3,19 @@
 // present), so a missing kubectl fails this file instead of skipping it. Every assertion is on
 // what kubectl prints, cross-checked through the API where it matters.
 
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { accessSync, constants, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { eventually, startTestCluster, type TestCluster, tempDir } from "../harness.ts";
+import { eventually, startTestCluster, type TestCluster } from "../harness.ts";
+import { type Kubectl, kubectlFor, parseTable } from "./kubectl-kit.ts";
 
 const NODE = "node-a";
 const NODE_IP = "10.0.0.11";
 const POD = "web";
 /** Every kubectl run is bounded, so a hang fails the test with kubectl's own output. */
 const KUBECTL_TIMEOUT_MS = 20_000;
-
-function findOnPath(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    if (!dir) continue;
-    const candidate = join(dir, cmd);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  return undefined;
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * A kubectl table (`get` output) as rows keyed by header. Cells are cut at the header's column
- * starts (kubectl aligns columns with a tabwriter), so empty cells and headers with spaces
- * ("NOMINATED NODE", "LAST SEEN") parse correctly.
- */
-function parseTable(text: string): { headers: string[]; rows: Record<string, string>[] } {
-  const lines = text.split("\n").filter((l) => l.trim() !== "");
-  if (lines.length === 0) return { headers: [], rows: [] };
-  const header = lines[0];
-  const starts: number[] = [];
-  const headers: string[] = [];
-  const re = /\S+(?: \S+)*/g;
-  for (let m = re.exec(header); m; m = re.exec(header)) {
-    starts.push(m.index);
-    headers.push(m[0]);
-  }
-  const rows = lines.slice(1).map((line) => {
-    const row: Record<string, string> = {};
-    headers.forEach((h, i) => {
-      row[h] = line.slice(starts[i], i + 1 < starts.length ? starts[i + 1] : undefined).trim();
-    });
-    return row;
-  });
-  return { headers, rows };
-}
 
 function rfc3339(d = new Date()): string {
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -70,43 +27,16 @@ function microTime(d = new Date()): string {
 
 describe("kubectl against kemu api", () => {
   let c: TestCluster;
-  let kubectlPath: string;
-  let work: string;
-  let env: NodeJS.ProcessEnv;
+  let kit: Kubectl;
   const children = new Set<ChildProcess>();
 
-  function kubectl(args: string[]): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        kubectlPath,
-        ["--cache-dir", join(work, "cache"), ...args],
-        { env, timeout: KUBECTL_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
-        (err, stdout, stderr) => {
-          if (err && (err.killed || typeof err.code !== "number")) {
-            reject(
-              new Error(`kubectl ${args.join(" ")} did not finish: ${err.message}\n${stdout}\n${stderr}`),
-            );
-            return;
-          }
-          resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-        },
-      );
-    });
-  }
-
-  /** kubectl that must succeed; returns stdout. */
-  async function ok(args: string[]): Promise<string> {
-    const r = await kubectl(args);
-    if (r.code !== 0) {
-      throw new Error(`kubectl ${args.join(" ")} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-    }
-    return r.stdout;
-  }
+  const kubectl = (args: string[]) => kit.run(args);
+  const ok = (args: string[]) => kit.ok(args);
 
   /** A long-running kubectl (watch, delete that waits); output accumulates in `out`. */
   function start(args: string[]) {
-    const child = spawn(kubectlPath, ["--cache-dir", join(work, "cache"), ...args], {
-      env,
+    const child = spawn(kit.path, ["--cache-dir", join(kit.work, "cache"), ...args], {
+      env: kit.env,
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.add(child);
@@ -149,7 +79,7 @@ describe("kubectl against kemu api", () => {
   }
 
   function podFile(labels: Record<string, string>, name = POD): string {
-    const file = join(work, `${name}-${Object.values(labels).join("-")}.yaml`);
+    const file = join(kit.work, `${name}-${Object.values(labels).join("-")}.yaml`);
     const labelLines = Object.entries(labels)
       .map(([k, v]) => `    ${k}: ${v}`)
       .join("\n");
@@ -291,26 +221,16 @@ spec:
   }
 
   beforeAll(async () => {
-    const found = findOnPath("kubectl");
-    if (!found) {
-      throw new Error(
-        "kubectl not found on PATH: this test needs a real kubectl (CI installs Debian's kubernetes-client " +
-          "through scripts/setup.sh; locally run `apt-get install kubernetes-client` or put kubectl on PATH)",
-      );
-    }
-    kubectlPath = found;
-    work = tempDir("kemu-kubectl-");
     // A node that misses heartbeats for 40 s would turn NotReady mid-run on a slow machine.
     c = await startTestCluster({ nodeMonitorGracePeriodMs: 3_600_000 });
-    env = { ...process.env, KUBECONFIG: c.server.kubeconfigPath, HOME: work };
-    for (const k of Object.keys(env)) if (k.startsWith("KUBECTL_")) delete env[k];
+    kit = kubectlFor(c.server.kubeconfigPath, "kemu-kubectl-", KUBECTL_TIMEOUT_MS);
     await registerNode(NODE, NODE_IP);
   });
 
   afterAll(async () => {
     for (const child of children) stopChild(child);
     await c?.close();
-    if (work) rmSync(work, { recursive: true, force: true });
+    kit?.cleanup();
   });
 
   it("get nodes lists the registered node as Ready", async () => {
@@ -618,7 +538,7 @@ spec:
   });
 
   it("an invalid manifest is refused with a readable error naming the fields", async () => {
-    const file = join(work, "bad.yaml");
+    const file = join(kit.work, "bad.yaml");
     writeFileSync(
       file,
       `apiVersion: v1
@@ -648,7 +568,7 @@ spec:
   });
 
   it("a malformed YAML file is refused by kubectl and by the server", async () => {
-    const file = join(work, "malformed.yaml");
+    const file = join(kit.work, "malformed.yaml");
     writeFileSync(
       file,
       "apiVersion: v1\nkind: Pod\nmetadata:\n  name: broken\n  labels: {app: web\nspec: [\n",

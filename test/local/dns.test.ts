@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../harness.ts";
-import { clientPod, type LocalCluster, netexecPod, upLocalCluster } from "./kit.ts";
+import { clientPod, downAndCheck, type LocalCluster, netexecPod, upLocalCluster } from "./kit.ts";
 
 const ZONE = "cluster.local";
 
@@ -97,7 +97,7 @@ describe("cluster DNS", () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (c) await c.down();
+    await downAndCheck(c);
   }, 60_000);
 
   it("deploys kube-dns at the tenth service address and points ClusterFirst pods at it", async () => {

@@ -2,7 +2,15 @@
 // encapsulation; and podCIDR exhaustion on a node with a tiny range shows on the pod, not as a crash.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientPod, type LocalCluster, leftovers, netexecPod, ok, upLocalCluster } from "./kit.ts";
+import {
+  clientPod,
+  downAndCheck,
+  type LocalCluster,
+  leftovers,
+  netexecPod,
+  ok,
+  upLocalCluster,
+} from "./kit.ts";
 
 describe("local cluster, host-gw overlay, /29 node ranges", () => {
   let c: LocalCluster;
@@ -26,12 +34,7 @@ describe("local cluster, host-gw overlay, /29 node ranges", () => {
 
   afterAll(async () => {
     if (other) await other.down();
-    if (!c) return;
-    const { name, dataDir } = c;
-    const hostLink = c.plan().loadBalancer.hostInterface;
-    const r = await c.down();
-    expect(r.code, r.stderr).toBe(0);
-    expect(await leftovers(name, dataDir, [hostLink])).toEqual([]);
+    await downAndCheck(c);
   }, 60_000);
 
   it("runs beside another cluster, and one's kemu down leaves the other untouched", async () => {

@@ -6,6 +6,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { expect } from "vitest";
 import type { ClusterPlan } from "../../cli/local/plan.ts";
 import type { ClusterState } from "../../cli/local/registry.ts";
 
@@ -204,6 +205,16 @@ export async function leftovers(name: string, dataDir: string, hostLinks: string
     } catch {}
   }
   return left;
+}
+
+/** A test's teardown: `kemu down` must succeed and leave nothing of the cluster on the machine. */
+export async function downAndCheck(c: LocalCluster | undefined): Promise<void> {
+  if (!c) return;
+  const { name, dataDir } = c;
+  const hostLink = c.plan().loadBalancer.hostInterface;
+  const r = await c.down();
+  expect(r.code, r.stderr).toBe(0);
+  expect(await leftovers(name, dataDir, [hostLink])).toEqual([]);
 }
 
 /** One agnhost netexec pod pinned to a node. */

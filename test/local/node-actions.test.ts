@@ -3,7 +3,7 @@
 // node leaves no namespace, Node object or process behind; bad input changes nothing.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientPod, type LocalCluster, leftovers, netexecPod, upLocalCluster } from "./kit.ts";
+import { clientPod, downAndCheck, type LocalCluster, netexecPod, upLocalCluster } from "./kit.ts";
 
 describe("local cluster node actions", () => {
   let c: LocalCluster;
@@ -13,12 +13,7 @@ describe("local cluster node actions", () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (!c) return;
-    const { name, dataDir } = c;
-    const hostLink = c.plan().loadBalancer.hostInterface;
-    const r = await c.down();
-    expect(r.code, r.stderr).toBe(0);
-    expect(await leftovers(name, dataDir, [hostLink])).toEqual([]);
+    await downAndCheck(c);
   }, 60_000);
 
   const nodes = async () =>

@@ -10,7 +10,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalCluster, upLocalCluster } from "./kit.ts";
+import { downAndCheck, type LocalCluster, upLocalCluster } from "./kit.ts";
 
 const AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.52";
 
@@ -168,9 +168,7 @@ describe("container probes on a local cluster", () => {
 
   afterAll(async () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
-    if (!c) return;
-    const r = await c.down();
-    expect(r.code, r.stderr).toBe(0);
+    await downAndCheck(c);
   }, 60_000);
 
   it("an httpGet readiness probe (port by name) toggles the container's ready and the pod's Ready", async () => {

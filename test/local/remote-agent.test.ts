@@ -8,7 +8,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientPod, KEMU, type LocalCluster, leftovers, netexecPod, ok, sh, upLocalCluster } from "./kit.ts";
+import {
+  clientPod,
+  downAndCheck,
+  KEMU,
+  type LocalCluster,
+  netexecPod,
+  ok,
+  sh,
+  upLocalCluster,
+} from "./kit.ts";
 
 describe("an agent joining from another host", () => {
   let c: LocalCluster;
@@ -103,12 +112,7 @@ describe("an agent joining from another host", () => {
       await sh(["ip", "netns", "del", ns]);
     }
     rmSync(dataDir, { recursive: true, force: true });
-    if (!c) return;
-    const { name, dataDir: clusterDir } = c;
-    const hostLink = c.plan().loadBalancer.hostInterface;
-    const r = await c.down();
-    expect(r.code, r.stderr).toBe(0);
-    expect(await leftovers(name, clusterDir, [hostLink])).toEqual([]);
+    await downAndCheck(c);
     const left = (await ok(["ip", "netns", "list"])).split("\n").filter((l) => l.startsWith(remote));
     expect(left).toEqual([]);
   }, 60_000);

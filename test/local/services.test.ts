@@ -4,7 +4,7 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../harness.ts";
-import { clientPod, type LocalCluster, ok, upLocalCluster } from "./kit.ts";
+import { clientPod, downAndCheck, type LocalCluster, ok, upLocalCluster } from "./kit.ts";
 
 const AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.52";
 
@@ -112,7 +112,7 @@ describe.each(["iptables", "nftables"])("Services with kube-proxy in %s mode", (
   }, 120_000);
 
   afterAll(async () => {
-    if (c) await c.down();
+    await downAndCheck(c);
   }, 60_000);
 
   it("spreads 60 new connections to a ClusterIP over all 3 backends", async () => {

@@ -4,7 +4,16 @@
 // and control-plane restarts, isolation, and a `kemu down` that leaves nothing behind.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientPod, type LocalCluster, leftovers, netexecPod, ok, sh, upLocalCluster } from "./kit.ts";
+import {
+  clientPod,
+  downAndCheck,
+  type LocalCluster,
+  leftovers,
+  netexecPod,
+  ok,
+  sh,
+  upLocalCluster,
+} from "./kit.ts";
 
 const SIDECAR_POD = `apiVersion: v1
 kind: Pod
@@ -43,9 +52,7 @@ describe("local cluster, vxlan overlay", () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (!c) return;
-    const r = await c.down();
-    expect(r.code, r.stderr).toBe(0);
+    await downAndCheck(c);
   }, 60_000);
 
   it("prints where the API and kubeconfig are, and kemu status lists Ready nodes", async () => {
