@@ -10,7 +10,8 @@ Commands:
   up        start a local multi-node cluster made of network namespaces (returns once all nodes are Ready)
   down      stop a local cluster and remove every namespace, link and process it made
   status    list local clusters, their processes and nodes
-  node      run a command inside a node (kemu node exec NODE -- CMD...)
+  node      run a command inside a node (kemu node exec NODE -- CMD...), or add, remove, stop
+            and start nodes of a local cluster
   restart   restart a local cluster's control plane or a node's agent
   api       run the control plane (Kubernetes API server + controllers) in the foreground
   agent     run a node agent in the foreground (inside the node's network namespace)
