@@ -6,7 +6,8 @@ import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { inNetns } from "../agent/exec.ts";
 import { durationFlag, parseFlags, UsageError } from "./args.ts";
-import { nodeNamespace } from "./local/cluster.ts";
+import { dockerNodeContainers, pickNodeContainer } from "./docker-node.ts";
+import { NoSuchClusterError, nodeNamespace } from "./local/cluster.ts";
 import { addNode, removeNode, startNode, stopNode } from "./local/nodes.ts";
 import { DEFAULT_CLUSTER_NAME, validateClusterName } from "./local/plan.ts";
 
@@ -31,6 +32,8 @@ export const nodeExecHelp = `Usage: kemu node exec NODE [flags] -- CMD [ARGS...]
 
 Runs CMD inside node NODE's network namespace (its eth0 on the underlay, its routes, VXLAN
 device, iptables rules and pod bridge), with stdin/stdout/stderr attached; exits with CMD's code.
+In Docker mode (no local cluster has NODE) it runs CMD in NODE's container through docker exec;
+--name then picks the Compose project.
 
 Flags:
   --name NAME   cluster name (default ${DEFAULT_CLUSTER_NAME})
@@ -90,6 +93,38 @@ async function nodeAction(action: "add" | "remove" | "stop" | "start", argv: str
   return 0;
 }
 
+/**
+ * Where NODE lives: a local cluster's namespace, else a Docker-mode node container (the Compose
+ * project is the cluster's name there); the command then runs through `docker exec`.
+ */
+async function execArgv(named: string | undefined, node: string, command: string[]): Promise<string[]> {
+  const name = named ?? DEFAULT_CLUSTER_NAME;
+  let badName: Error | undefined;
+  try {
+    validateClusterName(name);
+  } catch (e) {
+    badName = e as Error; // may still be a Compose project's name
+  }
+  let missing: NoSuchClusterError | undefined;
+  if (!badName) {
+    try {
+      return inNetns(await nodeNamespace(name, node), command);
+    } catch (e) {
+      // A local cluster that lacks NODE answers for itself; only a missing cluster looks further.
+      if (!(e instanceof NoSuchClusterError)) throw e;
+      missing = e;
+    }
+  }
+  const containers = await dockerNodeContainers();
+  if (!containers.length) {
+    if (badName) throw new UsageError(`kemu node exec: ${badName.message}`);
+    throw missing!;
+  }
+  const c = pickNodeContainer(containers, node, named);
+  const tty = process.stdin.isTTY && process.stdout.isTTY ? ["-t"] : [];
+  return ["docker", "exec", "-i", ...tty, c.id, ...command];
+}
+
 async function nodeExec(argv: string[]): Promise<number> {
   // Everything after the first "--" is the command, untouched by flag parsing.
   const dash = argv.indexOf("--");
@@ -105,14 +140,8 @@ async function nodeExec(argv: string[]): Promise<number> {
   if (command.length === 0) {
     throw new UsageError(`kemu node exec: no command given; e.g. kemu node exec ${node} -- ip addr`);
   }
-  const name = (values.name as string | undefined) ?? DEFAULT_CLUSTER_NAME;
-  try {
-    validateClusterName(name);
-  } catch (e) {
-    throw new UsageError(`kemu node exec: ${(e as Error).message}`);
-  }
-  const netns = await nodeNamespace(name, node);
-  const argvFull = inNetns(netns, command);
+  const named = values.name as string | undefined;
+  const argvFull = await execArgv(named, node, command);
   const child = spawn(argvFull[0], argvFull.slice(1), { stdio: "inherit" });
   // The terminal's Ctrl-C reaches the command itself (same process group); we stay to report its
   // exit code. Signals sent to us alone are passed on.

@@ -478,6 +478,9 @@ export async function clusterStatuses(opts: { runDir?: string; name?: string } =
   return { clusters, unregistered };
 }
 
+/** No local cluster of that name runs here (a Docker-mode cluster may carry the name). */
+export class NoSuchClusterError extends Error {}
+
 /** The namespace of NODE in cluster NAME, with a clear error naming the nodes there are. */
 export async function nodeNamespace(name: string, node: string): Promise<string> {
   validateClusterName(name);
@@ -488,7 +491,7 @@ export async function nodeNamespace(name: string, node: string): Promise<string>
     .map((ns) => ns.slice(prefix.length))
     .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
   if (nodes.length === 0) {
-    throw new Error(
+    throw new NoSuchClusterError(
       `no cluster "${name}" is running here (no namespaces ${prefix}node-*); start one with 'kemu up'`,
     );
   }

@@ -4,6 +4,7 @@
 
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KEMU, ok, sh } from "../local/kit.ts";
 import { type ComposeCluster, composeUp, leftovers, readyNodes, until } from "./kit.ts";
 
 const AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.52";
@@ -137,6 +138,31 @@ describe("docker compose cluster", () => {
     const out = await capture;
     expect(out).toMatch(/\.8472: OTV.*instance 1/);
     expect(out).toContain(`${clientIP} > ${remote.status.podIP}: ICMP echo request`);
+  });
+
+  it("kemu node exec reaches a node container, with --name as the Compose project", async () => {
+    const ip = await c.kubectl(["get", "node", "node-2", "-o", "jsonpath={.status.addresses[0].address}"]);
+    const out = await ok([
+      KEMU,
+      "node",
+      "exec",
+      "--name",
+      c.project,
+      "node-2",
+      "--",
+      "ip",
+      "-o",
+      "-4",
+      "addr",
+      "show",
+      "eth0",
+    ]);
+    expect(out).toContain(`inet ${ip}/24`);
+    const unknown = await sh([KEMU, "node", "exec", "--name", c.project, "node-9", "--", "true"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain(
+      `no node container "node-9" in project ${c.project}; its nodes: node-1, node-2, node-3`,
+    );
   });
 
   it("programs kube-proxy's chains in a node container's iptables", async () => {
