@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import Docker from "dockerode";
 import { ApiError } from "./errors.ts";
-import type { ManagedNode, NodeProvider } from "./node-routes.ts";
+import { type ManagedNode, type NodeProvider, nextNodeName } from "./node-routes.ts";
 
 export const ROLE_LABEL = "io.kemu.role";
 export const ADDED_LABEL = "io.kemu.added-by";
@@ -128,6 +128,50 @@ export class DockerNodes implements NodeProvider {
     const info = await this.byName(name);
     if (!info.State.Running) await this.docker.getContainer(info.Id).start();
     return toManaged(await this.docker.getContainer(info.Id).inspect());
+  }
+
+  /**
+   * Brings the number of node containers to `want` (docker-compose.yml's KEMU_NODES): first waits
+   * for the containers Compose starts once the control plane is healthy to settle, then adds
+   * node-N copies or removes the highest-numbered nodes. Resolves to what it did.
+   */
+  async reconcileCount(
+    want: number,
+    removed: (name: string) => Promise<void>,
+    settleMs = 3000,
+    timeoutMs = 60_000,
+  ): Promise<{ added: string[]; removed: string[] }> {
+    const deadline = Date.now() + timeoutMs;
+    let count = -1;
+    let stableSince = Date.now();
+    for (;;) {
+      const n = (await this.containers()).length;
+      if (n !== count) {
+        count = n;
+        stableSince = Date.now();
+      } else if (n > 0 && Date.now() - stableSince >= settleMs) break;
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const done = { added: [] as string[], removed: [] as string[] };
+    const names = (await this.list()).map((n) => n.name);
+    if (!names.length) return done; // nothing to copy a node from
+    while (names.length < want) {
+      const name = nextNodeName(names);
+      await this.add(name);
+      names.push(name);
+      done.added.push(name);
+    }
+    const number = (n: string) => Number(/^node-(\d+)$/.exec(n)?.[1] ?? 0);
+    const surplus = [...names]
+      .sort((a, b) => number(b) - number(a) || (a < b ? 1 : -1))
+      .slice(0, Math.max(0, names.length - want));
+    for (const name of surplus) {
+      await this.remove(name);
+      await removed(name);
+      done.removed.push(name);
+    }
+    return done;
   }
 
   /** Removes the node containers added through the API, so `docker compose down` can drop the network. */

@@ -91,7 +91,15 @@ export interface ApiServerOptions {
   /** Created once the API serves and the controllers run; removed on close (a health check). */
   readyFile?: string;
   /** Node machines behind /kemu/v1/nodes (Docker containers); absent, those calls answer 503. */
-  nodeProvider?: NodeProvider & { close?(): Promise<void> };
+  nodeProvider?: NodeProvider & {
+    close?(): Promise<void>;
+    reconcileCount?(
+      want: number,
+      removed: (name: string) => Promise<void>,
+    ): Promise<{ added: string[]; removed: string[] }>;
+  };
+  /** Node machines to have once started (Docker mode's KEMU_NODES): the provider adds or removes. */
+  nodeCount?: number;
   /** The 503 message /kemu/v1/nodes gives without a provider. */
   nodeProviderMissing?: string;
   /** How often cluster IP and node port allocations are checked against the store (default 60 s). */
@@ -282,6 +290,21 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       stops.push(() => c.stop());
     }
     stops.push(startEventTtl(resources, registry, opts.eventTtlMs ?? 3_600_000));
+  }
+  const provider = opts.nodeProvider;
+  if (opts.nodeCount !== undefined && provider?.reconcileCount) {
+    // In the background: Compose starts the node containers only once we report healthy.
+    void provider
+      .reconcileCount(opts.nodeCount, (name) => deleteNode(resources, registry, name))
+      .then(({ added, removed }) => {
+        if (added.length)
+          console.log(`kemu api: added node containers ${added.join(", ")} (${opts.nodeCount} wanted)`);
+        if (removed.length)
+          console.log(`kemu api: removed node containers ${removed.join(", ")} (${opts.nodeCount} wanted)`);
+      })
+      .catch((e) =>
+        console.error(`kemu api: bringing the nodes to ${opts.nodeCount}: ${(e as Error).message}`),
+      );
   }
   if (opts.readyFile) {
     mkdirSync(dirname(opts.readyFile), { recursive: true });

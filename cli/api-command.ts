@@ -44,6 +44,8 @@ Flags:
   --ready-file PATH              create PATH once the API serves (a container health check)
   --docker-socket PATH           manage node containers through this Docker socket
                                  (/kemu/v1/nodes: add, remove, stop, start)
+  --docker-nodes N               with --docker-socket: once started, add or remove node
+                                 containers until there are N (docker-compose.yml's KEMU_NODES)
   -h, --help                     show this help
 `;
 
@@ -70,6 +72,7 @@ const flags = {
   "publish-dir": { type: "string" },
   "ready-file": { type: "string" },
   "docker-socket": { type: "string" },
+  "docker-nodes": { type: "string" },
 } as const;
 
 export async function apiCommand(argv: string[]): Promise<void> {
@@ -119,6 +122,9 @@ export async function apiCommand(argv: string[]): Promise<void> {
   const dockerSocket = values["docker-socket"] as string | undefined;
   if (dockerSocket !== undefined && !dockerSocket)
     throw new UsageError("kemu api: --docker-socket needs a path");
+  const nodeCount = intFlag("api", "docker-nodes", values["docker-nodes"], 1, 100);
+  if (nodeCount !== undefined && !dockerSocket)
+    throw new UsageError("kemu api: --docker-nodes needs --docker-socket");
   const evictionMs = durationFlag("api", "pod-eviction-timeout", values["pod-eviction-timeout"]);
   const server = await startApiServer({
     dataDir,
@@ -143,6 +149,7 @@ export async function apiCommand(argv: string[]): Promise<void> {
     kubeconfigServer: kubeconfigServer?.replace(/\/$/, ""),
     publishDir: values["publish-dir"] as string | undefined,
     readyFile: values["ready-file"] as string | undefined,
+    nodeCount,
     // Loaded only when asked for: dockerode and its dependencies cost every other kemu process.
     ...(dockerSocket
       ? { nodeProvider: new (await import("../api/docker-nodes.ts")).DockerNodes(dockerSocket) }
