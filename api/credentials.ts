@@ -2,7 +2,7 @@
 // at this control plane.
 
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 
@@ -45,8 +45,8 @@ export function writeKubeconfig(
 
 /**
  * Writes what nodes and the host need to reach this control plane into `dir` (a directory shared
- * with them in Docker mode): token, ca.crt and kubeconfig. Each file is replaced by rename, so a
- * reader never sees half of one.
+ * with them in Docker mode): token, ca.crt and kubeconfig, owned by the directory's owner and
+ * readable by it alone. Each file is replaced by rename, so a reader never sees half of one.
  */
 export function publishCredentials(
   dir: string,
@@ -61,9 +61,13 @@ export function publishCredentials(
     ["ca.crt", caPem],
     ["kubeconfig", kubeconfig(server, token, caPem, name)],
   ];
+  // The files belong to whoever owns the directory (a user's checkout holds .kemu/), so kubectl
+  // run by that user on the host can read them.
+  const owner = statSync(dir);
   for (const [file, text] of files) {
     const tmp = join(dir, `.${file}.tmp`);
     writeFileSync(tmp, text, { mode: 0o600 });
+    if (owner.uid !== process.getuid?.()) chownSync(tmp, owner.uid, owner.gid);
     renameSync(tmp, join(dir, file));
   }
 }
