@@ -22,8 +22,9 @@ Commands:
                                              after the grace period and its pods are evicted
   start NODE [--name NAME]                   plug it back in and start its agent; returns once Ready
 
-These act on local clusters (kemu up). In Docker mode the control plane offers the same through
-POST /kemu/v1/nodes, DELETE /kemu/v1/nodes/NODE and POST /kemu/v1/nodes/NODE/stop|start.
+add, remove, stop and start act on local clusters (kemu up; --timeout D bounds the wait for
+Ready, default 60s). In Docker mode the control plane offers them as POST /kemu/v1/nodes,
+DELETE /kemu/v1/nodes/NODE and POST /kemu/v1/nodes/NODE/stop|start; exec works in both modes.
 
 Run 'kemu node exec --help' for its flags.
 `;
