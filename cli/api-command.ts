@@ -1,6 +1,7 @@
 // `kemu api`: the control plane in the foreground until SIGINT/SIGTERM.
 
 import { startApiServer } from "../api/server.ts";
+import { parseDnsUpstream } from "../dns/host-port.ts";
 import { validateNodeIpamConfig } from "../emulator/node-ipam.ts";
 import { AddressPool, parsePortRange, ServiceIPRange } from "../emulator/range-allocator.ts";
 import { parseIP } from "../emulator/validation.ts";
@@ -105,9 +106,10 @@ export async function apiCommand(argv: string[]): Promise<void> {
   }
   const upstreams = (values["dns-upstream"] as string[] | undefined) ?? [];
   for (const u of upstreams) {
-    const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d{1,5}))?$/.exec(u);
-    if (!m || !parseIP(m[1] ?? m[2]) || (m[3] !== undefined && (Number(m[3]) < 1 || Number(m[3]) > 65535))) {
-      throw new UsageError(`kemu api: --dns-upstream must be IP or IP:PORT, got "${u}"`);
+    try {
+      parseDnsUpstream(u);
+    } catch (e) {
+      throw new UsageError(`kemu api: --dns-upstream must be IP or IP:PORT: ${(e as Error).message}`);
     }
   }
   if ((values["cluster-domain"] !== undefined || upstreams.length) && !values["cluster-dns"]) {

@@ -1,8 +1,9 @@
 // `kemu dns`: the cluster DNS server in the foreground (the kemu/dns image runs it in a pod).
 
 import { isIP } from "node:net";
+import { parseDnsUpstream, parseHostPort } from "../dns/host-port.ts";
 import { runDns } from "../dns/main.ts";
-import { parseHostPort, type Upstream } from "../dns/server.ts";
+import type { Upstream } from "../dns/server.ts";
 import { intFlag, parseFlags, UsageError } from "./args.ts";
 
 export const dnsHelp = `Usage: kemu dns --api URL --token-file FILE --ca-file FILE [flags]
@@ -81,15 +82,11 @@ export async function dnsCommand(argv: string[]): Promise<void> {
     throw new UsageError(`kemu dns: --zone must be a DNS name like cluster.local, got "${values.zone}"`);
   const upstreams: Upstream[] = [];
   for (const u of (values.upstream as string[] | undefined) ?? []) {
-    let parsed: Upstream;
     try {
-      parsed = parseHostPort(u, 53);
+      upstreams.push(parseDnsUpstream(u));
     } catch (e) {
       throw new UsageError(`kemu dns: --upstream ${(e as Error).message}`);
     }
-    if (parsed.port === 0)
-      throw new UsageError(`kemu dns: --upstream "${u}": the port must be between 1 and 65535`);
-    upstreams.push(parsed);
   }
   const healthPort = intFlag("dns", "health-port", values["health-port"], 0, 65535) ?? 8080;
   const readyPort = intFlag("dns", "ready-port", values["ready-port"], 0, 65535) ?? 8181;

@@ -24,12 +24,11 @@ import { networkInterfaces } from "node:os";
 import dnsPacket, { type Answer, type DecodedPacket, type OptAnswer, type Packet } from "dns-packet";
 import { Address6 } from "ip-address";
 import { ApiClient, type ApiClientOptions, Informer } from "../agent/api-client.ts";
+import type { HostPort } from "./host-port.ts";
 import { ClusterZone, type LookupResult, RCODE } from "./records.ts";
 
-export interface Upstream {
-  host: string;
-  port: number;
-}
+/** A resolver names outside the zone are forwarded to. */
+export type Upstream = HostPort;
 
 export interface DnsServerOptions {
   /** How to reach the API (or `client`, already built). */
@@ -76,24 +75,6 @@ const FLAG_QR = 0x80; // high byte of the flags word
 const PASSED_FLAGS = dnsPacket.RECURSION_DESIRED | dnsPacket.CHECKING_DISABLED;
 
 /** Parses `IP`, `IP:PORT` or `[IPv6]:PORT`; the port defaults to `defaultPort`. */
-export function parseHostPort(s: string, defaultPort: number): Upstream {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
-  let host: string;
-  let port: string | undefined;
-  if (bracketed) [, host, port] = bracketed;
-  else if (net.isIPv6(s)) host = s;
-  else {
-    const i = s.lastIndexOf(":");
-    host = i >= 0 ? s.slice(0, i) : s;
-    port = i >= 0 ? s.slice(i + 1) : undefined;
-  }
-  if (!net.isIP(host)) throw new Error(`"${s}": the address must be an IP address`);
-  if (port !== undefined && (!/^\d+$/.test(port) || Number(port) > 65535)) {
-    throw new Error(`"${s}": the port must be a number between 0 and 65535`);
-  }
-  return { host, port: port === undefined ? defaultPort : Number(port) };
-}
-
 function localAddresses(): string[] {
   const out: string[] = [];
   for (const list of Object.values(networkInterfaces())) {

@@ -10,6 +10,7 @@
 // No namespace gets a default route: nothing can leave the machine.
 
 import { join } from "node:path";
+import { parseDnsUpstream } from "../../dns/host-port.ts";
 import { cidrOverlaps, formatCidr, parseCidr } from "../../emulator/cidr.ts";
 import { validateNodeIpamConfig } from "../../emulator/node-ipam.ts";
 
@@ -229,11 +230,13 @@ export function validateClusterInput(input: ClusterInput): void {
   if (input.lbPool !== undefined) validateLbPool(input.lbPool, input.podCidr);
   if (input.clusterDomain !== undefined) validateClusterDomain(input.clusterDomain);
   for (const u of input.dnsUpstreams ?? []) {
-    const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(u);
-    const ok =
-      m?.[1].split(".").every((o) => Number(o) <= 255) &&
-      (!m[2] || (Number(m[2]) >= 1 && Number(m[2]) <= 65535));
-    if (!ok) throw new Error(`--dns-upstream must be an IPv4 address with an optional :PORT, got "${u}"`);
+    try {
+      parseDnsUpstream(u, { ipv4Only: true });
+    } catch (e) {
+      throw new Error(
+        `--dns-upstream must be an IPv4 address with an optional :PORT: ${(e as Error).message}`,
+      );
+    }
   }
   if (!(OVERLAYS as readonly string[]).includes(input.overlay)) {
     throw new Error(`--overlay must be one of ${OVERLAYS.join(", ")}, got "${input.overlay}"`);
