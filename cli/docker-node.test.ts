@@ -22,3 +22,15 @@ describe("pickNodeContainer", () => {
     expect(() => pickNodeContainer(all, "node-1", "other")).toThrow("in Docker project other is running");
   });
 });
+
+describe("dockerClusters", () => {
+  it("groups running node containers by project, nodes in number order", async () => {
+    const { dockerClusters } = await import("./status-command.ts");
+    const nodes = [...all, { id: "a3", project: "kemu", node: "node-10" }];
+    expect(dockerClusters(nodes)).toEqual([
+      { project: "kemu", nodes: ["node-1", "node-2", "node-10"] },
+      { project: "lab", nodes: ["node-1"] },
+    ]);
+    expect(dockerClusters(nodes, "lab")).toEqual([{ project: "lab", nodes: ["node-1"] }]);
+  });
+});

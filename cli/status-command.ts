@@ -1,7 +1,9 @@
 // `kemu status`: the local clusters on this machine, their processes, and (when the API answers)
-// their nodes as `kubectl get nodes` would summarize them.
+// their nodes as `kubectl get nodes` would summarize them; then Docker-mode clusters (Compose
+// projects with running node containers).
 
 import { parseFlags, UsageError } from "./args.ts";
+import { dockerNodeContainers, type NodeContainer } from "./docker-node.ts";
 import { type ClusterStatus, clusterStatuses } from "./local/cluster.ts";
 import { validateClusterName } from "./local/plan.ts";
 
@@ -9,6 +11,7 @@ export const statusHelp = `Usage: kemu status [flags]
 
 Lists the local clusters started by 'kemu up': data dir, API URL, whether each background process
 is alive, and, when the API answers, every node with its Ready status, InternalIP and podCIDR.
+Docker-mode clusters (docker compose up) follow: each Compose project's running node containers.
 
 Flags:
   --name NAME   only this cluster (exit code 1 when it does not exist)
@@ -36,11 +39,13 @@ export async function statusCommand(argv: string[]): Promise<number> {
       throw new UsageError(`kemu status: ${(e as Error).message}`);
     }
   }
-  const status = await clusterStatuses({ name });
+  const local = await clusterStatuses({ name });
+  const docker = dockerClusters(await dockerNodeContainers(), name);
+  const status = { ...local, docker };
   if (values.json) {
     process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
   } else {
-    if (status.clusters.length === 0 && status.unregistered.length === 0) {
+    if (status.clusters.length === 0 && status.unregistered.length === 0 && docker.length === 0) {
       process.stdout.write(
         name ? `No cluster "${name}".\n` : "No kemu clusters. Start one with 'kemu up'.\n",
       );
@@ -51,8 +56,32 @@ export async function statusCommand(argv: string[]): Promise<number> {
         `\nNamespaces of an unregistered cluster "${n}" remain; remove them with 'kemu down --name ${n}'.\n`,
       );
     }
+    for (const d of docker) {
+      process.stdout.write(
+        `${status.clusters.length ? "\n" : ""}Docker cluster ${d.project} (docker compose -p ${d.project})\n  nodes:       ${d.nodes.join(", ")}\n`,
+      );
+    }
   }
-  return name && status.clusters.length === 0 ? 1 : 0;
+  return name && status.clusters.length === 0 && docker.length === 0 ? 1 : 0;
+}
+
+/** Running node containers grouped by Compose project (only `name`'s when given). */
+export function dockerClusters(
+  containers: NodeContainer[],
+  name?: string,
+): { project: string; nodes: string[] }[] {
+  const byProject = new Map<string, string[]>();
+  for (const c of containers) {
+    if (name !== undefined && c.project !== name) continue;
+    byProject.set(c.project, [...(byProject.get(c.project) ?? []), c.node]);
+  }
+  const num = (n: string) => Number(/(\d+)$/.exec(n)?.[1] ?? 0);
+  return [...byProject]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([project, nodes]) => ({
+      project,
+      nodes: nodes.sort((a, b) => num(a) - num(b) || (a < b ? -1 : 1)),
+    }));
 }
 
 function renderCluster(c: ClusterStatus): string {

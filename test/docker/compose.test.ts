@@ -140,7 +140,7 @@ describe("docker compose cluster", () => {
     expect(out).toContain(`${clientIP} > ${remote.status.podIP}: ICMP echo request`);
   });
 
-  it("kemu node exec reaches a node container, with --name as the Compose project", async () => {
+  it("kemu node exec and kemu status reach the node containers, --name being the Compose project", async () => {
     const ip = await c.kubectl(["get", "node", "node-2", "-o", "jsonpath={.status.addresses[0].address}"]);
     const out = await ok([
       KEMU,
@@ -162,6 +162,10 @@ describe("docker compose cluster", () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain(
       `no node container "node-9" in project ${c.project}; its nodes: node-1, node-2, node-3`,
+    );
+    const status = await ok([KEMU, "status", "--name", c.project]);
+    expect(status).toContain(
+      `Docker cluster ${c.project} (docker compose -p ${c.project})\n  nodes:       node-1, node-2, node-3`,
     );
   });
 
