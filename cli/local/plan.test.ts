@@ -7,6 +7,8 @@ import {
   pickUnderlayIndex,
   planNamespaces,
   planProcesses,
+  planWithNode,
+  planWithoutNode,
   validateClusterInput,
 } from "./plan.ts";
 import { topologyCommands } from "./topology.ts";
@@ -139,5 +141,49 @@ describe("cluster plan", () => {
     expect(namesNest("a", "ab")).toBe(false);
     const all = ["kemu-a-net", "kemu-a-node-1", "kemu-a-b-net", "kemu-a-b-node-1", "kemu-ab-net"];
     expect(clusterNamespaces("a", all, ["a-b"])).toEqual(["kemu-a-net", "kemu-a-node-1"]);
+  });
+});
+
+describe("node plans for kemu node add/remove", () => {
+  it("adds the next node after the highest index, with an agent like the others'", () => {
+    const plan = buildPlan(input);
+    const { plan: grown, node } = planWithNode(plan, input.kemu);
+    expect(node).toMatchObject({
+      name: "node-4",
+      index: 4,
+      netns: "kemu-demo-node-4",
+      address: "172.30.7.14",
+    });
+    const argv = (n: { agent: { argv: string[] } }) => n.agent.argv.join(" ");
+    expect(argv(node)).toBe(argv(plan.nodes[2]).replaceAll("node-3", "node-4"));
+    expect(grown.nodes.map((n) => n.name)).toEqual(["node-1", "node-2", "node-3", "node-4"]);
+    expect(plan.nodes).toHaveLength(3); // the input plan is left alone
+    // Removing node-2 leaves a gap; the next node still takes a fresh index.
+    const { plan: shrunk } = planWithoutNode(grown, "node-2");
+    expect(planWithNode(shrunk, input.kemu).node.name).toBe("node-5");
+  });
+
+  it("refuses unknown nodes, the last node, and a pod CIDR with no room left", () => {
+    const plan = buildPlan(input);
+    expect(() => planWithoutNode(plan, "node-9")).toThrow(
+      'has no node "node-9"; its nodes: node-1, node-2, node-3',
+    );
+    const one = buildPlan({ ...input, nodes: 1 });
+    expect(() => planWithoutNode(one, "node-1")).toThrow("only node");
+    // A /23 holds two /24 podCIDRs.
+    const tight = buildPlan({ ...input, nodes: 2, podCidr: "10.244.0.0/23" });
+    expect(() => planWithNode(tight, input.kemu)).toThrow();
+  });
+
+  it("topology for an added node matches what kemu up would have built for it", () => {
+    const { plan: grown, node } = planWithNode(buildPlan(input), input.kemu);
+    const full = topologyCommands(grown);
+    expect(full.underlay).toContain(
+      `link add ${node.bridgePort} mtu 1500 type veth peer name eth0 mtu 1500 netns ${node.netns}`,
+    );
+    expect(full.nodes.at(-1)).toEqual({
+      netns: node.netns,
+      lines: ["link set lo up", `addr add ${node.address}/24 dev eth0`, "link set eth0 up"],
+    });
   });
 });
