@@ -58,12 +58,12 @@ describe("an agent joining from another host", () => {
     await ipIn(remote, ["route", "add", u.subnet, "via", `${net}.1`]);
     for (const n of plan.nodes) await ipIn(n.netns, ["route", "add", `${net}.0/30`, "via", u.address]);
 
+    // nsenter --net, not ip netns exec: the agent must stay in the host's mount namespace, where
+    // the pod namespaces it creates stay visible (and removable) after it exits.
     agent = spawn(
-      "ip",
+      "nsenter",
       [
-        "netns",
-        "exec",
-        remote,
+        `--net=/run/netns/${remote}`,
         KEMU,
         "agent",
         "--api",
@@ -115,6 +115,9 @@ describe("an agent joining from another host", () => {
     await downAndCheck(c);
     const left = (await ok(["ip", "netns", "list"])).split("\n").filter((l) => l.startsWith(remote));
     expect(left).toEqual([]);
+    // Nor any process of the remote host's pods.
+    const procs = (await sh(["pgrep", "-f", remote])).stdout.split("\n").filter(Boolean);
+    expect(procs).toEqual([]);
   }, 60_000);
 
   it("registers with its routed address as InternalIP and a podCIDR of its own", async () => {
