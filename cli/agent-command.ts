@@ -12,7 +12,9 @@ export const DEFAULT_IMAGES_DIR = fileURLToPath(new URL("../build/images", impor
 
 export const agentHelp = `Usage: kemu agent --api URL --token-file FILE --ca-file FILE --node NAME --data-dir DIR [flags]
 
-Runs a node agent in the foreground. Start it inside the node's network namespace (kemu up does):
+Runs a node agent in the foreground. Start it inside the node's network namespace (kemu up does,
+with nsenter --net=/run/netns/NODE; not ip netns exec, whose private mount namespace would hide the
+pod namespaces the agent creates from the host once the agent exits):
 it registers the Node, renews its Lease, programs the overlay to the other nodes, and runs the pods
 bound to the node in their own network namespaces, wired by the CNI plugins in /usr/lib/cni.
 
