@@ -18,6 +18,9 @@ describe("local cluster node actions", () => {
 
   const nodes = async () =>
     (await c.k(["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])).split(" ");
+  /** wget from the client pod on node-1, bounded by `seconds`. */
+  const wget = (url: string, seconds: number) =>
+    c.kubectl(["exec", "cli1", "--", "timeout", String(seconds), "wget", "-qO-", url]);
   const agentRunning = (node: string) => c.state().processes.some((p) => p.name === `agent-${node}`);
 
   it("adds node-3, which joins the overlay and runs pods reachable from node-1", async () => {
@@ -29,17 +32,8 @@ describe("local cluster node actions", () => {
     await c.k(["apply", "-f", "-"], netexecPod("web3", "node-3") + "---\n" + clientPod("cli1", "node-1"));
     const web = await c.waitPod("web3");
     const cli = await c.waitPod("cli1");
-    const seen = await c.k([
-      "exec",
-      "cli1",
-      "--",
-      "timeout",
-      "5",
-      "wget",
-      "-qO-",
-      `http://${web.status.podIP}:8080/clientip`,
-    ]);
-    expect(seen.split(":")[0]).toBe(cli.status.podIP);
+    const seen = await wget(`http://${web.status.podIP}:8080/clientip`, 5);
+    expect(seen.stdout.split(":")[0], seen.stderr).toBe(cli.status.podIP);
   }, 90_000);
 
   it("stop kills the agent and unplugs the node; start brings it back Ready and reachable", async () => {
@@ -47,16 +41,7 @@ describe("local cluster node actions", () => {
     const r = await c.kemu(["node", "stop", "--name", c.name, "node-3"]);
     expect(r.code, r.stderr).toBe(0);
     expect(agentRunning("node-3")).toBe(false);
-    const cut = await c.kubectl([
-      "exec",
-      "cli1",
-      "--",
-      "timeout",
-      "3",
-      "wget",
-      "-qO-",
-      `http://${web.status.podIP}:8080/hostname`,
-    ]);
+    const cut = await wget(`http://${web.status.podIP}:8080/hostname`, 3);
     expect(cut.code).not.toBe(0);
     const link = await c.kemu([
       "node",
@@ -76,17 +61,8 @@ describe("local cluster node actions", () => {
     const s = await c.kemu(["node", "start", "--name", c.name, "node-3"]);
     expect(s.code, s.stderr).toBe(0);
     expect(agentRunning("node-3")).toBe(true);
-    const back = await c.k([
-      "exec",
-      "cli1",
-      "--",
-      "timeout",
-      "5",
-      "wget",
-      "-qO-",
-      `http://${web.status.podIP}:8080/hostname`,
-    ]);
-    expect(back).toBe("web3");
+    const back = await wget(`http://${web.status.podIP}:8080/hostname`, 5);
+    expect(back.stdout).toBe("web3");
   }, 90_000);
 
   it("refuses unknown nodes and missing arguments without changing anything", async () => {
