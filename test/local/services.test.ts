@@ -318,6 +318,7 @@ subsets:
     );
     await expect.poll(() => readyEndpoints("manual"), { timeout: 10_000 }).toBe(1);
     const manual = JSON.parse(await c.k(["get", "svc", "manual", "-o", "json"])).spec.clusterIP;
+    await serving(`http://${manual}/hostname`);
     const counts = await spread(`http://${manual}/hostname`, 5);
     expect(counts).toEqual({ [backend.metadata.name]: 5 });
   });
