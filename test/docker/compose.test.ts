@@ -103,6 +103,14 @@ describe("docker compose cluster", () => {
     expect(seen.split(":")[0]).toBe(clientIP);
   });
 
+  it("serves kubectl logs and exec for pods in other node containers", async () => {
+    const remote = (await pods()).find((p) => p.spec.nodeName !== "node-1")!;
+    expect(await c.kubectl(["logs", remote.metadata.name, "--tail=5"])).toContain("GET /hostname");
+    expect((await c.kubectl(["exec", remote.metadata.name, "--", "hostname"])).trim()).toBe(
+      remote.metadata.name,
+    );
+  });
+
   it("reaches the echo workload through its ClusterIP by DNS name, on every backend", async () => {
     const lookup = await inClient(["nslookup", "echo.default.svc.cluster.local"]);
     const clusterIP = await c.kubectl(["get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"]);
