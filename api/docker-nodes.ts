@@ -6,12 +6,11 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import Docker from "dockerode";
+import { compareStrings } from "../emulator/compare.ts";
+import { nextNodeName, nodeNumber } from "../emulator/node-names.ts";
+import { ADDED_LABEL, PROJECT_LABEL, ROLE_LABEL } from "./docker-labels.ts";
 import { ApiError } from "./errors.ts";
-import { type ManagedNode, type NodeProvider, nextNodeName } from "./node-routes.ts";
-
-export const ROLE_LABEL = "io.kemu.role";
-export const ADDED_LABEL = "io.kemu.added-by";
-const PROJECT_LABEL = "com.docker.compose.project";
+import type { ManagedNode, NodeProvider } from "./node-routes.ts";
 
 interface Scope {
   /** Label filters every node container of this cluster matches. */
@@ -60,21 +59,12 @@ export class DockerNodes implements NodeProvider {
     }
   }
 
-  private async byName(name: string): Promise<Docker.ContainerInspectInfo> {
-    for (const c of await this.containers()) {
-      const info = await this.docker.getContainer(c.Id).inspect();
-      if (info.Config.Hostname === name) return info;
-    }
-    throw new ApiError(404, "NotFound", `managednodes.kemu "${name}" not found`);
-  }
-
+  /** Node containers by hostname, which only an inspect tells. */
   async list(): Promise<ManagedNode[]> {
-    const out: ManagedNode[] = [];
-    for (const c of await this.containers()) {
-      const info = await this.docker.getContainer(c.Id).inspect();
-      out.push(toManaged(info));
-    }
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const infos = await Promise.all(
+      (await this.containers()).map((c) => this.docker.getContainer(c.Id).inspect()),
+    );
+    return infos.map(toManaged).sort((a, b) => compareStrings(a.name, b.name));
   }
 
   async add(name: string): Promise<ManagedNode> {
@@ -112,22 +102,21 @@ export class DockerNodes implements NodeProvider {
     }
   }
 
-  async remove(name: string): Promise<void> {
-    const info = await this.byName(name);
-    await this.docker.getContainer(info.Id).remove({ force: true, v: true });
+  async remove(node: ManagedNode): Promise<void> {
+    await this.docker.getContainer(node.id).remove({ force: true, v: true });
   }
 
-  async stop(name: string): Promise<ManagedNode> {
-    const info = await this.byName(name);
+  async stop(node: ManagedNode): Promise<ManagedNode> {
+    const container = this.docker.getContainer(node.id);
     // A node failure, not a drain: the agent gets no time to clean up.
-    if (info.State.Running) await this.docker.getContainer(info.Id).kill();
-    return toManaged(await this.docker.getContainer(info.Id).inspect());
+    if (node.state === "running") await container.kill();
+    return toManaged(await container.inspect());
   }
 
-  async start(name: string): Promise<ManagedNode> {
-    const info = await this.byName(name);
-    if (!info.State.Running) await this.docker.getContainer(info.Id).start();
-    return toManaged(await this.docker.getContainer(info.Id).inspect());
+  async start(node: ManagedNode): Promise<ManagedNode> {
+    const container = this.docker.getContainer(node.id);
+    if (node.state !== "running") await container.start();
+    return toManaged(await container.inspect());
   }
 
   /**
@@ -154,22 +143,20 @@ export class DockerNodes implements NodeProvider {
       await new Promise((r) => setTimeout(r, 250));
     }
     const done = { added: [] as string[], removed: [] as string[] };
-    const names = (await this.list()).map((n) => n.name);
-    if (!names.length) return done; // nothing to copy a node from
-    while (names.length < want) {
-      const name = nextNodeName(names);
-      await this.add(name);
-      names.push(name);
-      done.added.push(name);
+    const nodes = await this.list();
+    if (!nodes.length) return done; // nothing to copy a node from
+    while (nodes.length < want) {
+      const node = await this.add(nextNodeName(nodes.map((n) => n.name)));
+      nodes.push(node);
+      done.added.push(node.name);
     }
-    const number = (n: string) => Number(/^node-(\d+)$/.exec(n)?.[1] ?? 0);
-    const surplus = [...names]
-      .sort((a, b) => number(b) - number(a) || (a < b ? 1 : -1))
-      .slice(0, Math.max(0, names.length - want));
-    for (const name of surplus) {
-      await this.remove(name);
-      await removed(name);
-      done.removed.push(name);
+    const surplus = [...nodes]
+      .sort((a, b) => nodeNumber(b.name) - nodeNumber(a.name) || compareStrings(b.name, a.name))
+      .slice(0, Math.max(0, nodes.length - want));
+    for (const node of surplus) {
+      await this.remove(node);
+      await removed(node.name);
+      done.removed.push(node.name);
     }
     return done;
   }

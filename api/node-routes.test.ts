@@ -1,15 +1,10 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
+import { nextNodeName } from "../emulator/node-names.ts";
 import { ownContainerId } from "./docker-nodes.ts";
 import { ApiError } from "./errors.ts";
 import { jsonResponse } from "./http/resource-routes.ts";
-import {
-  type ManagedNode,
-  mountNodeRoutes,
-  type NodeProvider,
-  nextNodeName,
-  parseAddRequest,
-} from "./node-routes.ts";
+import { type ManagedNode, mountNodeRoutes, type NodeProvider, parseAddRequest } from "./node-routes.ts";
 
 /** Machines kept in a map: the routes' behaviour without Docker (test/docker drives the real one). */
 class MapProvider implements NodeProvider {
@@ -24,16 +19,16 @@ class MapProvider implements NodeProvider {
     this.nodes.set(name, n);
     return n;
   }
-  async remove(name: string) {
-    this.nodes.delete(name);
+  async remove(node: ManagedNode) {
+    this.nodes.delete(node.name);
   }
-  async stop(name: string) {
-    this.nodes.get(name)!.state = "stopped";
-    return this.nodes.get(name)!;
+  async stop(node: ManagedNode) {
+    this.nodes.get(node.name)!.state = "stopped";
+    return this.nodes.get(node.name)!;
   }
-  async start(name: string) {
-    this.nodes.get(name)!.state = "running";
-    return this.nodes.get(name)!;
+  async start(node: ManagedNode) {
+    this.nodes.get(node.name)!.state = "running";
+    return this.nodes.get(node.name)!;
   }
 }
 

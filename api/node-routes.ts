@@ -3,6 +3,7 @@
 // machines come from a NodeProvider; without one every call answers 503 saying what is missing.
 
 import type { Hono } from "hono";
+import { nextNodeName } from "../emulator/node-names.ts";
 import { ApiError, errors } from "./errors.ts";
 import { jsonResponse } from "./http/resource-routes.ts";
 
@@ -16,27 +17,25 @@ export interface ManagedNode {
   addedAtRuntime: boolean;
 }
 
+/** The machines; `remove`, `stop` and `start` get a node as `list` returned it. */
 export interface NodeProvider {
   list(): Promise<ManagedNode[]>;
   add(name: string): Promise<ManagedNode>;
-  remove(name: string): Promise<void>;
-  stop(name: string): Promise<ManagedNode>;
-  start(name: string): Promise<ManagedNode>;
+  remove(node: ManagedNode): Promise<void>;
+  stop(node: ManagedNode): Promise<ManagedNode>;
+  start(node: ManagedNode): Promise<ManagedNode>;
+  /** Brings the machine count to `want` once started (Docker mode's KEMU_NODES). */
+  reconcileCount?(
+    want: number,
+    removed: (name: string) => Promise<void>,
+  ): Promise<{ added: string[]; removed: string[] }>;
+  /** Called when the control plane stops. */
+  close?(): Promise<void>;
 }
 
 const API_VERSION = "kemu/v1";
 // A Node name that is also a hostname: a DNS-1123 label.
 const NODE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-/** The name a new node gets when the request names none: node-N after the highest taken N. */
-export function nextNodeName(taken: Iterable<string>): string {
-  let max = 0;
-  for (const name of taken) {
-    const m = /^node-(\d+)$/.exec(name);
-    if (m) max = Math.max(max, Number(m[1]));
-  }
-  return `node-${max + 1}`;
-}
 
 /** Validates POST /kemu/v1/nodes bodies: `{}` or `{"name": "node-4"}`. */
 export function parseAddRequest(body: unknown): { name?: string } {
@@ -104,7 +103,7 @@ export function mountNodeRoutes(
   app.delete("/kemu/v1/nodes/:name", async (c) => {
     const p = need();
     const found = await find(p, c.req.param("name"));
-    await p.remove(found.name);
+    await p.remove(found);
     await hooks.removed?.(found.name);
     return jsonResponse({
       apiVersion: "v1",
@@ -117,7 +116,7 @@ export function mountNodeRoutes(
     app.post(`/kemu/v1/nodes/:name/${action}`, async (c) => {
       const p = need();
       const found = await find(p, c.req.param("name"));
-      return jsonResponse(item(await p[action](found.name)));
+      return jsonResponse(item(await p[action](found)));
     });
   }
 }

@@ -91,17 +91,9 @@ export interface ApiServerOptions {
   /** Created once the API serves and the controllers run; removed on close (a health check). */
   readyFile?: string;
   /** Node machines behind /kemu/v1/nodes (Docker containers); absent, those calls answer 503. */
-  nodeProvider?: NodeProvider & {
-    close?(): Promise<void>;
-    reconcileCount?(
-      want: number,
-      removed: (name: string) => Promise<void>,
-    ): Promise<{ added: string[]; removed: string[] }>;
-  };
+  nodeProvider?: NodeProvider;
   /** Node machines to have once started (Docker mode's KEMU_NODES): the provider adds or removes. */
   nodeCount?: number;
-  /** The 503 message /kemu/v1/nodes gives without a provider. */
-  nodeProviderMissing?: string;
   /** How often cluster IP and node port allocations are checked against the store (default 60 s). */
   serviceRepairIntervalMs?: number;
 }
@@ -181,8 +173,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       mountNodeRoutes(
         app,
         opts.nodeProvider,
-        opts.nodeProviderMissing ??
-          "node machines are managed only when the control plane has the Docker socket (kemu api --docker-socket PATH); in local mode use kemu node add|remove|stop|start",
+        "node machines are managed only when the control plane has the Docker socket (kemu api --docker-socket PATH); in local mode use kemu node add|remove|stop|start",
         { removed: (name) => deleteNode(resources, registry, name) },
       ),
   });

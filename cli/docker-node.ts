@@ -3,6 +3,7 @@
 // Compose project. Read with the docker CLI; no Docker means no such nodes.
 
 import { execFile } from "node:child_process";
+import { PROJECT_LABEL, ROLE_LABEL } from "../api/docker-labels.ts";
 
 export interface NodeContainer {
   id: string;
@@ -18,14 +19,14 @@ function docker(args: string[]): Promise<string | undefined> {
 }
 
 export async function dockerNodeContainers(): Promise<NodeContainer[]> {
-  const ids = (await docker(["ps", "-q", "--filter", "label=io.kemu.role=node"]))
+  const ids = (await docker(["ps", "-q", "--filter", `label=${ROLE_LABEL}=node`]))
     ?.split("\n")
     .filter(Boolean);
   if (!ids?.length) return [];
   const out = await docker([
     "inspect",
     "-f",
-    '{{.Id}} {{index .Config.Labels "com.docker.compose.project"}} {{.Config.Hostname}}',
+    `{{.Id}} {{index .Config.Labels "${PROJECT_LABEL}"}} {{.Config.Hostname}}`,
     ...ids,
   ]);
   return (out ?? "")

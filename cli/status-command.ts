@@ -2,6 +2,8 @@
 // their nodes as `kubectl get nodes` would summarize them; then Docker-mode clusters (Compose
 // projects with running node containers).
 
+import { compareStrings } from "../emulator/compare.ts";
+import { nodeNumber } from "../emulator/node-names.ts";
 import { parseFlags, UsageError } from "./args.ts";
 import { dockerNodeContainers, type NodeContainer } from "./docker-node.ts";
 import { type ClusterStatus, clusterStatuses } from "./local/cluster.ts";
@@ -75,12 +77,11 @@ export function dockerClusters(
     if (name !== undefined && c.project !== name) continue;
     byProject.set(c.project, [...(byProject.get(c.project) ?? []), c.node]);
   }
-  const num = (n: string) => Number(/(\d+)$/.exec(n)?.[1] ?? 0);
   return [...byProject]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .sort(([a], [b]) => compareStrings(a, b))
     .map(([project, nodes]) => ({
       project,
-      nodes: nodes.sort((a, b) => num(a) - num(b) || (a < b ? -1 : 1)),
+      nodes: nodes.sort((a, b) => nodeNumber(a) - nodeNumber(b) || compareStrings(a, b)),
     }));
 }
 

@@ -16,12 +16,11 @@ const OFFLINE_LABEL = "io.kemu.offline-base";
 
 const root = resolve(import.meta.dirname, "..");
 
-function run(argv: string[], opts: { input?: Buffer; quiet?: boolean } = {}): string {
+function run(argv: string[], opts: { quiet?: boolean } = {}): string {
   const r = spawnSync(argv[0], argv.slice(1), {
     cwd: root,
-    input: opts.input,
-    stdio: [opts.input ? "pipe" : "ignore", opts.quiet ? "pipe" : "inherit", "inherit"],
-    maxBuffer: 1 << 30,
+    stdio: ["ignore", opts.quiet ? "pipe" : "inherit", "inherit"],
+    maxBuffer: 64 << 20,
   });
   if (r.error) throw new Error(`${argv[0]}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${argv.join(" ")} exited with ${r.status ?? r.signal}`);
@@ -76,6 +75,7 @@ function buildOfflineBase(mirror: string): void {
     }
   }
   const dir = join(root, "build", "base-rootfs");
+  const tarball = `${dir}.tar`;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const t0 = performance.now();
@@ -102,8 +102,8 @@ function buildOfflineBase(mirror: string): void {
         }
       }
     }
-    const tarball = spawnSync("tar", ["--numeric-owner", "-C", dir, "-c", "."], { maxBuffer: 2 ** 31 });
-    if (tarball.status !== 0) throw new Error(`tar failed: ${tarball.stderr}`);
+    // Through a file rather than memory: the root file system is a few hundred MB.
+    run(["tar", "--numeric-owner", "-C", dir, "-cf", tarball, "."]);
     run(
       [
         "docker",
@@ -115,13 +115,14 @@ function buildOfflineBase(mirror: string): void {
         "--change",
         'CMD ["node"]',
         ...env,
-        "-",
+        tarball,
         BASE_IMAGE,
       ],
-      { input: tarball.stdout, quiet: true },
+      { quiet: true },
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(tarball, { force: true });
   }
   console.log(`base ${BASE_IMAGE} (debootstrap bookworm + Node ${process.version}) built in ${seconds(t0)}`);
 }

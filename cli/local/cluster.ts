@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run as runCommand, runJson } from "../../agent/exec.ts";
 import { kubeconfig } from "../../api/credentials.ts";
+import { nodeNumber } from "../../emulator/node-names.ts";
 import type { NodeObject } from "../../emulator/types.ts";
 import { type ApiAccess, getJson, type NodeSummary, notReadyNodes, summarizeNode } from "./api-client.ts";
 import {
@@ -64,7 +65,7 @@ export function defaultDataDir(name: string): string {
   return join(DEFAULT_DATA_ROOT, name);
 }
 
-export function requireRoot(what: string): void {
+function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) throw new Error(`${what} creates network namespaces and must run as root`);
 }
 
@@ -300,7 +301,7 @@ async function forwarderOutcome(s: Started, port: number): Promise<"listening" |
   return s.exit ? "exited" : "listening";
 }
 
-export interface WaitOptions {
+interface WaitOptions {
   deadline: number;
   timeoutMs: number;
   started: Started[];
@@ -308,7 +309,7 @@ export interface WaitOptions {
 }
 
 /** Polls `check` until it returns a value; fails fast when a started process exits or on abort. */
-export async function waitFor<T>(
+async function waitFor<T>(
   o: WaitOptions,
   check: () => Promise<T | undefined>,
   timeoutMessage: (last: Error | undefined, seconds: number) => string,
@@ -489,7 +490,7 @@ export async function nodeNamespace(name: string, node: string): Promise<string>
   const nodes = all
     .filter((ns) => ns.startsWith(prefix) && /^node-\d+$/.test(ns.slice(prefix.length)))
     .map((ns) => ns.slice(prefix.length))
-    .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+    .sort((a, b) => nodeNumber(a) - nodeNumber(b));
   if (nodes.length === 0) {
     throw new NoSuchClusterError(
       `no cluster "${name}" is running here (no namespaces ${prefix}node-*); start one with 'kemu up'`,
@@ -518,14 +519,7 @@ export async function restartComponents(
   components: readonly string[],
   opts: RestartOptions = {},
 ): Promise<string[]> {
-  validateClusterName(name);
-  requireRoot("kemu restart");
-  const run = opts.runDir ?? runDir();
-  const entry = readRegistryEntry(run, name);
-  const state = entry ? readClusterState(entry.dataDir) : undefined;
-  if (!entry || !state || state.phase === "stopped") {
-    throw new Error(`no cluster "${name}" is running here; start one with 'kemu up'`);
-  }
+  const state = runningCluster(name, opts.runDir ?? runDir(), "kemu restart");
   const { plan } = state;
   const byName = new Map(planProcesses(plan).map((p) => [p.name, p]));
   const wanted = components.map((c) => {
@@ -536,7 +530,7 @@ export async function restartComponents(
     }
     return proc;
   });
-  const since = Math.floor(Date.now() / 1000) * 1000;
+  const since = Date.now();
   const started: Started[] = [];
   for (const proc of wanted) {
     const old = state.processes.filter((p) => p.name === proc.name);
@@ -546,24 +540,52 @@ export async function restartComponents(
     state.processes = [...state.processes.filter((p) => p.name !== proc.name), s.record];
     writeClusterState(state);
   }
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_UP_TIMEOUT_MS;
-  const access = planAccess(plan);
   const agents = wanted.filter((p) => p.name.startsWith("agent-")).map((p) => p.name.slice("agent-".length));
+  await waitFreshReady(plan, agents, {
+    since,
+    started,
+    timeoutMs: opts.timeoutMs ?? DEFAULT_UP_TIMEOUT_MS,
+    what: wanted.map((p) => p.name).join(", "),
+  });
+  return wanted.map((p) => p.name);
+}
+
+/** The state of running cluster `name` (for a command `what` that needs root). */
+export function runningCluster(name: string, run: string, what: string): ClusterState {
+  validateClusterName(name);
+  requireRoot(what);
+  const entry = readRegistryEntry(run, name);
+  const state = entry ? readClusterState(entry.dataDir) : undefined;
+  if (!entry || !state || state.phase === "stopped") {
+    throw new Error(`no cluster "${name}" is running here; start one with 'kemu up'`);
+  }
+  return state;
+}
+
+/**
+ * Waits until the API answers and each of `nodes` has posted Ready since `since` (a restarted or
+ * new agent, not the Node's last status before); fails fast when a `started` process exits.
+ */
+export async function waitFreshReady(
+  plan: ClusterPlan,
+  nodes: readonly string[],
+  o: { since: number; started: Started[]; timeoutMs: number; what: string },
+): Promise<void> {
+  const access = planAccess(plan);
+  // Heartbeats carry whole seconds.
+  const after = Math.floor(o.since / 1000) * 1000;
+  const fresh = (n: NodeObject) => {
+    const ready = n.status?.conditions?.find((c) => c.type === "Ready");
+    return ready?.status === "True" && Date.parse(ready.lastHeartbeatTime ?? "") >= after;
+  };
   await waitFor(
-    { deadline: Date.now() + timeoutMs, timeoutMs, started },
+    { deadline: Date.now() + o.timeoutMs, timeoutMs: o.timeoutMs, started: o.started },
     async () => {
       const list = await getJson<{ items: NodeObject[] }>(access, "/api/v1/nodes", 1000);
-      const fresh = (n: NodeObject) => {
-        const ready = n.status?.conditions?.find((c) => c.type === "Ready");
-        return ready?.status === "True" && Date.parse(ready.lastHeartbeatTime ?? "") >= since;
-      };
-      return agents.every((a) => list.items.some((n) => n.metadata.name === a && fresh(n)))
-        ? true
-        : undefined;
+      return nodes.every((a) => list.items.some((n) => n.metadata.name === a && fresh(n))) ? true : undefined;
     },
     (last, seconds) =>
-      `${wanted.map((p) => p.name).join(", ")} not back within ${seconds}s` +
+      `${o.what} not back within ${seconds}s` +
       `${last ? ` (last error: ${last.message})` : ""}; see the logs in ${plan.files.logs}`,
   );
-  return wanted.map((p) => p.name);
 }

@@ -6,25 +6,18 @@
 // starts the agent, which then reconciles its pods with the API.
 
 import { mkdirSync, rmSync } from "node:fs";
-import type { NodeObject } from "../../emulator/types.ts";
-import { deleteObject, getJson } from "./api-client.ts";
+import { deleteObject } from "./api-client.ts";
 import {
   DEFAULT_STOP_GRACE_MS,
   DEFAULT_UP_TIMEOUT_MS,
   KEMU_BIN,
   planAccess,
-  requireRoot,
-  waitFor,
+  runningCluster,
+  waitFreshReady,
 } from "./cluster.ts";
-import { type NodePlan, planNode, planWithNode, planWithoutNode, validateClusterName } from "./plan.ts";
+import { type NodePlan, planNode, planWithNode, planWithoutNode } from "./plan.ts";
 import { type Started, spawnDetached, stopProcesses } from "./processes.ts";
-import {
-  type ClusterState,
-  readClusterState,
-  readRegistryEntry,
-  runDir,
-  writeClusterState,
-} from "./registry.ts";
+import { type ClusterState, runDir, writeClusterState } from "./registry.ts";
 import { createNodeTopology, listNetns, removeNamespaces, setNodeLink } from "./topology.ts";
 
 export interface NodeOpOptions {
@@ -33,39 +26,31 @@ export interface NodeOpOptions {
 }
 
 function runningState(name: string, opts: NodeOpOptions, what: string): ClusterState {
-  validateClusterName(name);
-  requireRoot(what);
-  const entry = readRegistryEntry(opts.runDir ?? runDir(), name);
-  const state = entry ? readClusterState(entry.dataDir) : undefined;
-  if (!entry || !state || state.phase === "stopped") {
-    throw new Error(`no cluster "${name}" is running here; start one with 'kemu up'`);
-  }
-  return state;
+  return runningCluster(name, opts.runDir ?? runDir(), what);
 }
 
-/** Waits until `node` posts Ready after `since` (fails fast if a `started` process exits). */
-async function waitReady(
-  state: ClusterState,
-  node: string,
-  started: Started[],
-  timeoutMs: number,
-  since: number,
-): Promise<void> {
-  const access = planAccess(state.plan);
-  // Heartbeats carry whole seconds.
-  const after = Math.floor(since / 1000) * 1000;
-  await waitFor(
-    { deadline: Date.now() + timeoutMs, timeoutMs, started },
-    async () => {
-      const n = await getJson<NodeObject>(access, `/api/v1/nodes/${node}`, 1000).catch(() => undefined);
-      const ready = n?.status?.conditions?.find((c) => c.type === "Ready");
-      return ready?.status === "True" && Date.parse(ready.lastHeartbeatTime ?? "") >= after
-        ? true
-        : undefined;
-    },
-    (last, seconds) =>
-      `${node} not Ready within ${seconds}s${last ? ` (last error: ${last.message})` : ""}; see ${state.plan.files.logs}/agent-${node}.log`,
+/** Stops a node's agent by its recorded pid and forgets the record. */
+async function stopAgent(state: ClusterState, node: NodePlan, graceMs: number): Promise<void> {
+  await stopProcesses(
+    state.processes.filter((p) => p.name === node.agent.name),
+    graceMs,
   );
+  state.processes = state.processes.filter((p) => p.name !== node.agent.name);
+}
+
+function waitReady(
+  state: ClusterState,
+  node: NodePlan,
+  started: Started[],
+  opts: NodeOpOptions,
+  since: number,
+) {
+  return waitFreshReady(state.plan, [node.name], {
+    since,
+    started,
+    timeoutMs: opts.timeoutMs ?? DEFAULT_UP_TIMEOUT_MS,
+    what: node.name,
+  });
 }
 
 /** Adds the next node-N; resolves once it is Ready. */
@@ -79,7 +64,7 @@ export async function addNode(name: string, opts: NodeOpOptions = {}): Promise<N
   const s = spawnDetached(node.agent);
   state.processes.push(s.record);
   writeClusterState(state);
-  await waitReady(state, node.name, [s], opts.timeoutMs ?? DEFAULT_UP_TIMEOUT_MS, since);
+  await waitReady(state, node, [s], opts, since);
   return node;
 }
 
@@ -87,11 +72,7 @@ export async function addNode(name: string, opts: NodeOpOptions = {}): Promise<N
 export async function removeNode(name: string, nodeName: string, opts: NodeOpOptions = {}): Promise<void> {
   const state = runningState(name, opts, "kemu node remove");
   const { plan, node } = planWithoutNode(state.plan, nodeName);
-  await stopProcesses(
-    state.processes.filter((p) => p.name === node.agent.name),
-    DEFAULT_STOP_GRACE_MS,
-  );
-  state.processes = state.processes.filter((p) => p.name !== node.agent.name);
+  await stopAgent(state, node, DEFAULT_STOP_GRACE_MS);
   await deleteObject(planAccess(state.plan), `/api/v1/nodes/${node.name}`);
   // The node's own namespace and its pods' (named after it), which takes its veth with it.
   const mine = (await listNetns()).filter((ns) => ns === node.netns || ns.startsWith(`${node.netns}-`));
@@ -105,11 +86,7 @@ export async function removeNode(name: string, nodeName: string, opts: NodeOpOpt
 export async function stopNode(name: string, nodeName: string, opts: NodeOpOptions = {}): Promise<void> {
   const state = runningState(name, opts, "kemu node stop");
   const node = planNode(state.plan, nodeName);
-  await stopProcesses(
-    state.processes.filter((p) => p.name === node.agent.name),
-    0,
-  );
-  state.processes = state.processes.filter((p) => p.name !== node.agent.name);
+  await stopAgent(state, node, 0);
   await setNodeLink(state.plan, node, false);
   writeClusterState(state);
 }
@@ -127,5 +104,5 @@ export async function startNode(name: string, nodeName: string, opts: NodeOpOpti
     state.processes.push(s.record);
     writeClusterState(state);
   }
-  await waitReady(state, node.name, started, opts.timeoutMs ?? DEFAULT_UP_TIMEOUT_MS, since);
+  await waitReady(state, node, started, opts, since);
 }

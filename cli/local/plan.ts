@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parseDnsUpstream } from "../../dns/host-port.ts";
 import { cidrOverlaps, formatCidr, parseCidr } from "../../emulator/cidr.ts";
 import { validateNodeIpamConfig } from "../../emulator/node-ipam.ts";
+import { nodeName } from "../../emulator/node-names.ts";
 
 export const OVERLAYS = ["vxlan", "host-gw"] as const;
 export const PROXY_MODES = ["iptables", "nftables"] as const;
@@ -296,10 +297,6 @@ export function underlayNetns(name: string): string {
 
 export function nodeNetns(name: string, node: string): string {
   return `kemu-${name}-${node}`;
-}
-
-export function nodeName(index: number): string {
-  return `node-${index}`;
 }
 
 /** Node I's veth end on the bridge: k<K>n<I>, at most "k255n50" (7 characters). */

@@ -20,6 +20,7 @@ import {
 import { ageColumn, metadataMergeKeys, nameColumn, podSpecMergeKeys } from "./pod.ts";
 import {
   containerCells,
+  containerColumns,
   defaultPodTemplate,
   validateNonNegative,
   validateSelectorAndTemplate,
@@ -203,20 +204,7 @@ export const deploymentKind: KindSpec<Deployment> = {
           "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
       },
       ageColumn,
-      {
-        name: "Containers",
-        type: "string",
-        format: "",
-        priority: 1,
-        description: "Names of each container in the template.",
-      },
-      {
-        name: "Images",
-        type: "string",
-        format: "",
-        priority: 1,
-        description: "Images referenced by each container in the template.",
-      },
+      ...containerColumns,
       {
         name: "Selector",
         type: "string",

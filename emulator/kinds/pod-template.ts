@@ -3,6 +3,7 @@
 // ValidatePodTemplateSpecForReplicaSet and ValidatePodTemplateSpec (pkg/apis/apps/validation,
 // pkg/apis/core/validation), template defaulting as pods get it, and the printers' helpers.
 
+import type { TableColumn } from "../kind.ts";
 import {
   isEmpty,
   type LabelSelector,
@@ -212,6 +213,24 @@ export function validateSelectorUnchanged(
     ? []
     : [invalid(path, goLabelSelector(next), "field is immutable")];
 }
+
+/** The wide-output columns `containerCells` fills (Deployments, ReplicaSets). */
+export const containerColumns: TableColumn[] = [
+  {
+    name: "Containers",
+    type: "string",
+    format: "",
+    priority: 1,
+    description: "Names of each container in the template.",
+  },
+  {
+    name: "Images",
+    type: "string",
+    format: "",
+    priority: 1,
+    description: "Images referenced by each container in the template.",
+  },
+];
 
 /** layoutContainerCells: comma-joined container names and images. */
 export function containerCells(template: PodTemplateSpec | undefined): [string, string] {

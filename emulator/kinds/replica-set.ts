@@ -9,6 +9,7 @@ import { nameIsDNSSubdomain, validateObjectMeta } from "../validation.ts";
 import { ageColumn, metadataMergeKeys, nameColumn, podSpecMergeKeys } from "./pod.ts";
 import {
   containerCells,
+  containerColumns,
   defaultPodTemplate,
   formatLabelSelector,
   validateNonNegative,
@@ -84,20 +85,7 @@ export const replicaSetKind: KindSpec<ReplicaSet> = {
         description: "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.",
       },
       ageColumn,
-      {
-        name: "Containers",
-        type: "string",
-        format: "",
-        priority: 1,
-        description: "Names of each container in the template.",
-      },
-      {
-        name: "Images",
-        type: "string",
-        format: "",
-        priority: 1,
-        description: "Images referenced by each container in the template.",
-      },
+      ...containerColumns,
       {
         name: "Selector",
         type: "string",

@@ -4,6 +4,7 @@
 // Needs a Docker engine and the kemu image: run it as `scripts/with-docker.sh npm run bench:compose`.
 
 import { spawnSync } from "node:child_process";
+import { PROJECT_LABEL } from "../../api/docker-labels.ts";
 import { BASE_IMAGE, imageSize } from "../../docker/images.ts";
 import { composeUp, IMAGE, readyNodes, until } from "../docker/kit.ts";
 import { percentile, printFigures, sleep } from "./tools.ts";
@@ -13,7 +14,7 @@ const SETTLE_MS = 15_000;
 
 /** docker stats' memory figure (the container's cgroup usage) in MB, per container name. */
 function containerMemory(project: string): Map<string, number> {
-  const ids = spawnSync("docker", ["ps", "-q", "--filter", `label=com.docker.compose.project=${project}`], {
+  const ids = spawnSync("docker", ["ps", "-q", "--filter", `label=${PROJECT_LABEL}=${project}`], {
     encoding: "utf8",
   })
     .stdout.split("\n")

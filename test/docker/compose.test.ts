@@ -4,6 +4,7 @@
 
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROJECT_LABEL } from "../../api/docker-labels.ts";
 import { KEMU, ok, sh } from "../local/kit.ts";
 import { type ComposeCluster, composeUp, leftovers, readyNodes, until } from "./kit.ts";
 
@@ -200,7 +201,7 @@ describe("docker compose cluster", () => {
         "ls",
         "-q",
         "--filter",
-        `label=com.docker.compose.project=${c.project}`,
+        `label=${PROJECT_LABEL}=${c.project}`,
         "--filter",
         "label=com.docker.compose.network=underlay",
       ],

@@ -7,12 +7,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PROJECT_LABEL } from "../../api/docker-labels.ts";
 import { ok, sh, uniqueName } from "../local/kit.ts";
 
 export const COMPOSE_FILE = new URL("../../docker-compose.yml", import.meta.url).pathname;
 export const IMAGE = process.env.KEMU_IMAGE ?? "kemu:dev";
 const KUBECTL = process.env.KEMU_TEST_KUBECTL ?? "kubectl";
-const PROJECT_LABEL = "com.docker.compose.project";
 
 /** Compose v2 (`docker compose`) when the plugin is there, else Debian's docker-compose 1.29. */
 export function composeCommand(): string[] {

@@ -4,6 +4,7 @@
 
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADDED_LABEL, PROJECT_LABEL } from "../../api/docker-labels.ts";
 import { type ComposeCluster, composeUp, leftovers, readyNodes, until } from "./kit.ts";
 
 describe("docker compose with KEMU_NODES=4", () => {
@@ -26,9 +27,9 @@ describe("docker compose with KEMU_NODES=4", () => {
         "ps",
         "-q",
         "--filter",
-        `label=com.docker.compose.project=${c!.project}`,
+        `label=${PROJECT_LABEL}=${c!.project}`,
         "--filter",
-        "label=io.kemu.added-by=api",
+        `label=${ADDED_LABEL}=api`,
       ],
       { encoding: "utf8" },
     )

@@ -118,7 +118,7 @@ describe("cluster DNS", () => {
     const lookup = await c.k(["exec", "client", "--", "nslookup", `web.default.svc.${ZONE}`]);
     expect(lookup).toContain(webIP);
     // A real client library resolving a short name: busybox wget through glibc's resolver.
-    expect(await c.k(["exec", "client", "--", "wget", "-qO-", "http://web/hostname"])).toBe("web-0");
+    expect(await c.fetch("client", "http://web/hostname")).toBe("web-0");
   });
 
   it("answers a headless Service with each ready pod, and each pod by hostname.subdomain", async () => {

@@ -76,14 +76,7 @@ describe("local cluster, host-gw overlay, /29 node ranges", () => {
     expect(ping).toContain("2 packets received");
     const out = await cap.stop();
     expect(out).toContain(`${client.status.podIP} > ${web.status.podIP}: ICMP echo request`);
-    const clientip = await c.k([
-      "exec",
-      "client",
-      "--",
-      "wget",
-      "-qO-",
-      `http://${web.status.podIP}:8080/clientip`,
-    ]);
+    const clientip = await c.fetch("client", `http://${web.status.podIP}:8080/clientip`);
     expect(clientip.split(":")[0]).toBe(client.status.podIP);
   });
 

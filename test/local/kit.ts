@@ -65,6 +65,13 @@ export interface LocalCluster {
   kubectl(args: string[], input?: string): Promise<Run>;
   /** kubectl that must succeed; returns stdout. */
   k(args: string[], input?: string): Promise<string>;
+  /**
+   * `wget -qO- URL` from inside pod `pod`, bounded by `seconds` (Debian's busybox 1.35 wget
+   * crashes on -T, hence timeout(1) around it).
+   */
+  wget(pod: string, url: string, seconds?: number): Promise<Run>;
+  /** Like wget, but a failure throws; returns the body. */
+  fetch(pod: string, url: string): Promise<string>;
   /** A pod as JSON. */
   pod(name: string, namespace?: string): Promise<any>;
   /** Waits until the pod is Running with an IP (or `until` holds); returns it. */
@@ -106,6 +113,9 @@ export async function upLocalCluster(prefix: string, flags: string[]): Promise<L
     kemu,
     kubectl,
     k,
+    wget: (pod, url, seconds = 5) =>
+      kubectl(["exec", pod, "--", "timeout", String(seconds), "wget", "-qO-", url]),
+    fetch: (pod, url) => k(["exec", pod, "--", "timeout", "5", "wget", "-qO-", url]),
     async pod(pod, namespace = "default") {
       return JSON.parse(await k(["get", "pod", pod, "-n", namespace, "-o", "json"]));
     },

@@ -18,9 +18,8 @@ describe("local cluster node actions", () => {
 
   const nodes = async () =>
     (await c.k(["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])).split(" ");
-  /** wget from the client pod on node-1, bounded by `seconds`. */
-  const wget = (url: string, seconds: number) =>
-    c.kubectl(["exec", "cli1", "--", "timeout", String(seconds), "wget", "-qO-", url]);
+  /** wget from the client pod on node-1. */
+  const wget = (url: string, seconds = 5) => c.wget("cli1", url, seconds);
   const agentRunning = (node: string) => c.state().processes.some((p) => p.name === `agent-${node}`);
 
   it("adds node-3, which joins the overlay and runs pods reachable from node-1", async () => {

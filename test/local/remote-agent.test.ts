@@ -148,16 +148,7 @@ describe("an agent joining from another host", () => {
       "8472",
     ]);
     await new Promise((r) => setTimeout(r, 1000));
-    const seen = await c.k([
-      "exec",
-      "near",
-      "--",
-      "timeout",
-      "5",
-      "wget",
-      "-qO-",
-      `http://${far.status.podIP}:8080/clientip`,
-    ]);
+    const seen = await c.fetch("near", `http://${far.status.podIP}:8080/clientip`);
     expect(seen.split(":")[0]).toBe(near.status.podIP);
     const out = await capture.stop();
     expect(out, out).toContain(`${net}.2.`);

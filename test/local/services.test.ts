@@ -64,16 +64,12 @@ describe.each(["iptables", "nftables"])("Services with kube-proxy in %s mode", (
   let c: LocalCluster;
   let vip: string;
 
-  /** `count` fresh connections from the client pod; returns how many reached each backend. */
   /** Until `url` answers from the client: the API's endpoints are ready before the node's rules are. */
   async function serving(url: string): Promise<void> {
-    await eventually(
-      async () => (await c.kubectl(["exec", "client", "--", "timeout", "2", "wget", "-qO-", url])).code === 0,
-      15_000,
-      200,
-    );
+    await eventually(async () => (await c.wget("client", url, 2)).code === 0, 15_000, 200);
   }
 
+  /** `count` fresh connections from the client pod; returns how many reached each backend. */
   async function spread(url: string, count: number, pod = "client"): Promise<Record<string, number>> {
     const out = await c.k([
       "exec",
@@ -162,7 +158,7 @@ describe.each(["iptables", "nftables"])("Services with kube-proxy in %s mode", (
 
   it("keeps the client's pod IP (no NAT between pods) and lets a backend reach itself (hairpin)", async () => {
     const client = await c.pod("client");
-    const clientip = await c.k(["exec", "client", "--", "wget", "-qO-", `http://${vip}/clientip`]);
+    const clientip = await c.fetch("client", `http://${vip}/clientip`);
     expect(clientip.split(":")[0]).toBe(client.status.podIP);
     const backend = JSON.parse(await c.k(["get", "pods", "-l", "app=web", "-o", "json"])).items[0].metadata
       .name;
@@ -213,18 +209,7 @@ describe.each(["iptables", "nftables"])("Services with kube-proxy in %s mode", (
     const nobody = JSON.parse(await c.k(["get", "svc", "nobody", "-o", "json"])).spec.clusterIP;
     await new Promise((r) => setTimeout(r, 500));
     const t0 = Date.now();
-    // (busybox 1.35's wget crashes on -T, hence timeout(1) around it)
-    const r = await c.kubectl([
-      "exec",
-      "client",
-      "--",
-      "timeout",
-      "5",
-      "wget",
-      "-q",
-      "-O-",
-      `http://${nobody}/`,
-    ]);
+    const r = await c.wget("client", `http://${nobody}/`);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/refused/i);
     expect(Date.now() - t0).toBeLessThan(4000); // refused by the REJECT rule, not a timeout
@@ -352,17 +337,7 @@ subsets:
     ).items;
     expect(slices.flatMap((s: any) => s.ports ?? []).filter((p: any) => p.name === "metrics")).toEqual([]);
     const named = JSON.parse(await c.k(["get", "svc", "named", "-o", "json"])).spec.clusterIP;
-    const r = await c.kubectl([
-      "exec",
-      "client",
-      "--",
-      "timeout",
-      "5",
-      "wget",
-      "-q",
-      "-O-",
-      `http://${named}:9090/`,
-    ]);
+    const r = await c.wget("client", `http://${named}:9090/`);
     expect(r.stderr).toMatch(/refused/i);
   });
 

@@ -88,24 +88,10 @@ describe("local cluster, vxlan overlay", () => {
     for (const target of ["web-1b", "web-2"]) {
       const ping = await c.k(["exec", "client-1", "--", "ping", "-c", "1", "-W", "2", ips[target]]);
       expect(ping).toContain("1 packets received");
-      const clientip = await c.k([
-        "exec",
-        "client-1",
-        "--",
-        "wget",
-        "-qO-",
-        `http://${ips[target]}:8080/clientip`,
-      ]);
+      const clientip = await c.fetch("client-1", `http://${ips[target]}:8080/clientip`);
       expect(clientip.split(":")[0]).toBe(ips["client-1"]);
     }
-    const hostname = await c.k([
-      "exec",
-      "client-3",
-      "--",
-      "wget",
-      "-qO-",
-      `http://${ips["web-1a"]}:8080/hostname`,
-    ]);
+    const hostname = await c.fetch("client-3", `http://${ips["web-1a"]}:8080/hostname`);
     expect(hostname.trim()).toBe("web-1a");
   });
 
@@ -179,7 +165,7 @@ describe("local cluster, vxlan overlay", () => {
   });
 
   it("serves kubectl logs and exec for a pod on a non-first node", async () => {
-    await c.k(["exec", "client-1", "--", "wget", "-qO-", `http://${ips["web-2"]}:8080/echo?msg=hello`]);
+    await c.fetch("client-1", `http://${ips["web-2"]}:8080/echo?msg=hello`);
     await expect
       .poll(async () => (await c.kubectl(["logs", "web-2"])).stdout, { timeout: 10_000 })
       .toContain("/echo");
@@ -203,7 +189,7 @@ describe("local cluster, vxlan overlay", () => {
       "web-1a",
     ]);
     await new Promise((r) => setTimeout(r, 500));
-    await c.k(["exec", "client-1", "--", "wget", "-qO-", `http://${ips["web-1a"]}:8080/echo?msg=followed`]);
+    await c.fetch("client-1", `http://${ips["web-1a"]}:8080/echo?msg=followed`);
     await expect.poll(() => follow.output(), { timeout: 5000 }).toContain("/echo?msg=followed");
     await follow.stop();
   });
@@ -386,14 +372,7 @@ spec:
     expect(after.status.containerStatuses[0].containerID).toBe(
       before.status.containerStatuses[0].containerID,
     );
-    const hostname = await c.k([
-      "exec",
-      "client-1",
-      "--",
-      "wget",
-      "-qO-",
-      `http://${ips["web-2"]}:8080/hostname`,
-    ]);
+    const hostname = await c.fetch("client-1", `http://${ips["web-2"]}:8080/hostname`);
     expect(hostname.trim()).toBe("web-2");
     const netns = JSON.parse(await ok(["ip", "-j", "netns", "list"])).map((n: any) => n.name);
     expect(netns).toContain(c.podNetns(after));
@@ -409,14 +388,7 @@ spec:
     await expect.poll(async () => (await c.kubectl(["get", "pods"])).code, { timeout: 20_000 }).toBe(0);
     const pods = await c.k(["get", "pods"]);
     expect(pods).toMatch(/web-2 +1\/1 +Running/);
-    const hostname = await c.k([
-      "exec",
-      "client-3",
-      "--",
-      "wget",
-      "-qO-",
-      `http://${ips["web-1a"]}:8080/hostname`,
-    ]);
+    const hostname = await c.fetch("client-3", `http://${ips["web-1a"]}:8080/hostname`);
     expect(hostname.trim()).toBe("web-1a");
   });
 
