@@ -6,6 +6,7 @@
 // ready, and a failed liveness or startup probe has the sync kill the container for a restart.
 
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { rfc3339 } from "../../emulator/duration.ts";
 import type { Container, Pod } from "../../emulator/types.ts";
@@ -14,6 +15,7 @@ import type { Cni } from "../cni/cni.ts";
 import { run } from "../exec.ts";
 import { containerCommand, resolveImage } from "../images/catalog.ts";
 import type { EventSink } from "./events.ts";
+import { Limiter } from "./limiter.ts";
 import { type DnsSettings, hostsFile, resolvConf } from "./pod-files.ts";
 import {
   backoffMs,
@@ -45,6 +47,8 @@ export interface PodWorkerOptions {
    */
   serviceAccount?: { token: string; ca: string; apiHost: string; apiPort: number };
   dns: DnsSettings;
+  /** Sandboxes wired at once (netns + CNI ADD); the rest wait their turn, oldest first. */
+  sandboxLimit?: number;
 }
 
 const TICK_MS = 500;
@@ -61,9 +65,11 @@ export class PodWorker {
   private readonly unchecked = new Set<string>();
   private timer?: NodeJS.Timeout;
   private readonly prober: Prober;
+  private readonly sandboxes: Limiter;
 
   constructor(opts: PodWorkerOptions) {
     this.o = opts;
+    this.sandboxes = new Limiter(opts.sandboxLimit ?? availableParallelism());
     mkdirSync(this.podsDir, { recursive: true });
     // A changed probe result syncs its pod at once: status (endpoints follow readiness) or a kill.
     this.prober = new Prober({ events: opts.events, onChange: (uid) => this.schedule(uid) });
@@ -159,7 +165,11 @@ export class PodWorker {
     if (rec.sandboxReady && this.unchecked.delete(uid)) await this.checkSandbox(pod, rec);
     if (!rec.sandboxReady) {
       if ((rec.sandboxRetryAt ?? 0) > Date.now()) return this.report(pod, rec);
-      await this.createSandbox(pod, rec);
+      // Waiting for a turn may outlast the pod: its deletion then finds nothing to undo.
+      await this.sandboxes.run(async () => {
+        const now = this.podFor(uid);
+        if (now && !now.metadata.deletionTimestamp) await this.createSandbox(now, rec);
+      });
       if (!rec.sandboxReady) return this.report(pod, rec);
     }
     this.observe(rec);
@@ -228,13 +238,7 @@ export class PodWorker {
       const dir = this.dir(rec.uid);
       writeFileSync(join(dir, "hosts"), hostsFile(pod, rec.podIP, this.o.dns.clusterDomain));
       writeFileSync(join(dir, "resolv.conf"), resolvConf(pod, this.o.dns));
-      if (this.o.serviceAccount) {
-        const sa = join(dir, "serviceaccount");
-        mkdirSync(sa, { recursive: true, mode: 0o700 });
-        writeFileSync(join(sa, "token"), this.o.serviceAccount.token, { mode: 0o600 });
-        writeFileSync(join(sa, "ca.crt"), this.o.serviceAccount.ca);
-        writeFileSync(join(sa, "namespace"), rec.namespace);
-      }
+      if (this.o.serviceAccount) this.serviceAccountDir(rec.namespace);
     } catch (e) {
       const msg = (e as Error).message;
       rec.sandboxError = msg;
@@ -249,6 +253,23 @@ export class PodWorker {
       await this.o.cni.del(this.cniPod(rec, pod)).catch(() => {});
     }
     this.save(rec);
+  }
+
+  private readonly serviceAccountDirs = new Set<string>();
+
+  /**
+   * The credentials every pod of a namespace mounts (the token is the node's, the same for all):
+   * one directory per namespace, written once, rather than four more files for every pod.
+   */
+  private serviceAccountDir(namespace: string): string {
+    const sa = join(this.o.dataDir, "serviceaccount", namespace);
+    if (this.serviceAccountDirs.has(sa) || !this.o.serviceAccount) return sa;
+    mkdirSync(sa, { recursive: true, mode: 0o700 });
+    writeFileSync(join(sa, "token"), this.o.serviceAccount.token, { mode: 0o600 });
+    writeFileSync(join(sa, "ca.crt"), this.o.serviceAccount.ca);
+    writeFileSync(join(sa, "namespace"), namespace);
+    this.serviceAccountDirs.add(sa);
+    return sa;
   }
 
   /**
@@ -431,7 +452,7 @@ export class PodWorker {
       cwd: (spec.workingDir as string | undefined) ?? "/",
       logFile: join(dir, "logs", c.name, `${c.restartCount}.log`),
       exitFile,
-      binds: sa ? [{ src: join(dir, "serviceaccount"), dst: SERVICE_ACCOUNT_DIR }] : [],
+      binds: sa ? [{ src: this.serviceAccountDir(rec.namespace), dst: SERVICE_ACCOUNT_DIR }] : [],
     });
     c.exitFile = exitFile;
     c.state = "running";

@@ -8,6 +8,7 @@
 // 5. beside it, Debian's Mininet building the same number of hosts (lxbr switch, no controller)
 
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { percentile, printFigures, runCommand, upBenchCluster } from "./tools.ts";
 
@@ -19,6 +20,17 @@ function rssKib(pid: number): number {
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
   } catch {
     return 0;
+  }
+}
+
+/** CPU time of a process and of the children it reaped (user + system), in ms. */
+function cpuMs(pid: number): { self: number; children: number } {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    const tick = 10; // USER_HZ is 100 on Linux
+    return { self: (Number(f[11]) + Number(f[12])) * tick, children: (Number(f[13]) + Number(f[14])) * tick };
+  } catch {
+    return { self: 0, children: 0 };
   }
 }
 
@@ -55,6 +67,25 @@ async function main(): Promise<void> {
   const { client, env, dataDir } = cluster;
   try {
     figures.push(["kemu up --nodes 3 until all Ready", `${(cluster.upMs / 1000).toFixed(2)} s`]);
+    const agents = JSON.parse(readFileSync(join(dataDir, "cluster.json"), "utf8")).processes.filter(
+      (p: any) => p.name.startsWith("agent-"),
+    ) as { name: string; pid: number }[];
+    const agentCpu = () =>
+      agents
+        .map((a) => cpuMs(a.pid))
+        .reduce((x, y) => ({ self: x.self + y.self, children: x.children + y.children }));
+    // Deleted pods leave the API at once (grace 0) while their nodes still tear them down: the
+    // next round starts once only the pod namespaces there were before (cluster DNS) are left.
+    const podNamespaces = async () =>
+      (await runCommand(["ip", "netns", "list"])).out
+        .split("\n")
+        .map((l) => l.split(" ")[0])
+        .filter((n) => n.startsWith(`kemu-${cluster.name}-`) && n.includes("-p-"));
+    const before = new Set(await podNamespaces());
+    const nodesIdle = async () => {
+      while ((await podNamespaces()).some((n) => !before.has(n)))
+        await new Promise((r) => setTimeout(r, 100));
+    };
     const created = new Map<string, number>();
     const running = new Map<string, number>();
     let onRunning = () => {};
@@ -117,9 +148,11 @@ async function main(): Promise<void> {
       if (left.items.length === 0) break;
       await new Promise((r) => setTimeout(r, 200));
     }
+    await nodesIdle();
     running.clear();
     created.clear();
 
+    const cpu0 = agentCpu();
     const t1 = performance.now();
     await createBatch(0, FIRST);
     const burstNames = range("bench", 0, FIRST);
@@ -127,6 +160,19 @@ async function main(): Promise<void> {
     figures.push([
       `${FIRST} pods at once (8 API clients): creation -> Running with IP`,
       summary(latencies(burstNames), t1),
+    ]);
+    // What the burst cost the nodes: the agents' own CPU, and that of the processes they ran and
+    // reaped (ip netns add, the CNI plugins), which nothing in the agent can make cheaper.
+    const cpu1 = agentCpu();
+    const processesPerPod = (cpu1.children - cpu0.children) / FIRST;
+    const cores = availableParallelism();
+    figures.push([
+      "CPU per pod of that burst on its node",
+      `agent ${((cpu1.self - cpu0.self) / FIRST).toFixed(1)} ms, processes it ran (ip netns add, CNI plugins) ${processesPerPod.toFixed(1)} ms`,
+    ]);
+    figures.push([
+      `floor: those processes alone for ${FIRST / 2} pods on ${cores} cores`,
+      `${((processesPerPod * FIRST) / 2 / cores).toFixed(0)} ms of a fully busy machine, before any API or agent work`,
     ]);
 
     const t2 = performance.now();
@@ -157,9 +203,6 @@ async function main(): Promise<void> {
       "RSS per idle agnhost pod (all its processes)",
       `median ${(percentile(perPod, 50) / 1024).toFixed(1)} MB, max ${(perPod.at(-1)! / 1024).toFixed(1)} MB`,
     ]);
-    const agents = JSON.parse(readFileSync(join(dataDir, "cluster.json"), "utf8")).processes.filter(
-      (p: any) => p.name.startsWith("agent-"),
-    );
     figures.push([
       `RSS per agent with ${TOTAL / 3} pods`,
       agents
