@@ -3,6 +3,7 @@
 // its stderr so "rejected" failures read clearly.
 
 import { execFile } from "node:child_process";
+import { describeStatus, type ExecHelper, type HelperResult } from "./exec-helper.ts";
 
 export interface RunOptions {
   /** Run inside this named network namespace (`ip netns exec NAME ...`). */
@@ -38,13 +39,47 @@ export function inNetns(netns: string | undefined, argv: string[]): string[] {
   return netns ? ["ip", "netns", "exec", netns, ...argv] : argv;
 }
 
+let helper: ExecHelper | undefined;
+
+/** Sends every later command through kemu-exec (the agent's; see exec-helper.ts); undefined = spawn directly. */
+export function useExecHelper(h: ExecHelper | undefined): void {
+  helper = h;
+}
+
+const MAX_BUFFER = 64 * 1024 * 1024;
+
 export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   const full = inNetns(opts.netns, argv);
+  if (helper?.alive) return runByHelper(helper, full, opts);
+  return spawnDirectly(full, opts);
+}
+
+async function runByHelper(h: ExecHelper, full: string[], opts: RunOptions): Promise<RunResult> {
+  let r: HelperResult;
+  try {
+    r = await h.run({
+      argv: full,
+      env: opts.env ?? process.env,
+      input: opts.input,
+      timeoutMs: opts.timeoutMs ?? 30_000,
+    });
+  } catch (e) {
+    // The helper ended before answering: whether the command ran is unknown, so it failed (the
+    // agent's loops are level-triggered and look again); it is not run a second time here.
+    r = { status: 1, timedOut: false, stdout: "", stderr: (e as Error).message };
+  }
+  // The same codes and messages as execFile's: the exit code, else 1 with what went wrong.
+  const code = r.status >= 0 ? r.status : 1;
+  if (code !== 0 && !opts.allowFail) throw new ExecError(full, code, r.stderr || describeStatus(full, r));
+  return { code, stdout: r.stdout, stderr: r.stderr };
+}
+
+function spawnDirectly(full: string[], opts: RunOptions): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       full[0],
       full.slice(1),
-      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 },
+      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 30_000, maxBuffer: MAX_BUFFER },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as any).code === "number" ? (err as any).code : 1) : 0;
         if (err && !opts.allowFail) reject(new ExecError(full, code, stderr || err.message));

@@ -11,7 +11,8 @@ import type { NodeObject, Pod } from "../emulator/types.ts";
 import { ApiClient, Informer } from "./api-client.ts";
 import { Cni } from "./cni/cni.ts";
 import { podNetworkConflist } from "./cni/conflist.ts";
-import { run, runJson } from "./exec.ts";
+import { run, runJson, useExecHelper } from "./exec.ts";
+import { ExecHelper } from "./exec-helper.ts";
 import { KubeletServer } from "./kubelet-server.ts";
 import { applyMasquerade } from "./masquerade.ts";
 import { NodeStatusReporter } from "./node-status.ts";
@@ -81,6 +82,7 @@ async function waitForPodCidr(client: ApiClient, node: string): Promise<string> 
 
 export async function runAgent(o: AgentOptions): Promise<() => Promise<void>> {
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  const helper = startExecHelper(join(o.imagesDir, "kemu-exec"));
   const token = readFileSync(o.tokenFile, "utf8").trim();
   const client = new ApiClient({ url: o.api, token, ca: readFileSync(o.caFile, "utf8") });
   const underlay = await underlayAddress(o.underlayDevice);
@@ -226,5 +228,23 @@ export async function runAgent(o: AgentOptions): Promise<() => Promise<void>> {
     status.stop();
     kubelet.close();
     client.close();
+    useExecHelper(undefined);
+    helper?.close();
   };
+}
+
+/** Commands through kemu-exec when it is built (agent/images/build.sh), else spawned directly. */
+function startExecHelper(path: string): ExecHelper | undefined {
+  if (!existsSync(path)) {
+    console.error(
+      `kemu agent: ${path} is missing (agent/images/build.sh builds it): commands are forked from the agent`,
+    );
+    return undefined;
+  }
+  const helper = new ExecHelper(path, (e) => {
+    console.error(`kemu agent: ${e.message}; commands are forked from the agent from now on`);
+    useExecHelper(undefined);
+  });
+  useExecHelper(helper);
+  return helper;
 }

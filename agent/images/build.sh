@@ -3,6 +3,7 @@
 #   OUTDIR/agnhost        agnhost.c compiled with gcc (no libraries beyond libc)
 #   OUTDIR/busybox/bin/   one symlink per applet of /bin/busybox (the "busybox" image's PATH)
 #   OUTDIR/kemu-init      agent/runtime/kemu-init.c: the container shim and init the agent starts
+#   OUTDIR/kemu-exec      agent/kemu-exec.c: the helper that runs the agent's commands
 # Idempotent: re-running rebuilds agnhost and refreshes the applet links.
 set -euo pipefail
 
@@ -27,6 +28,8 @@ gcc -O2 -Wall -Wextra -o "$tmp" "$here/agnhost.c"
 mv -f -- "$tmp" "$out/agnhost"
 gcc -O2 -Wall -Wextra -o "$tmp" "$here/../runtime/kemu-init.c"
 mv -f -- "$tmp" "$out/kemu-init"
+gcc -O2 -Wall -Wextra -o "$tmp" "$here/../kemu-exec.c"
+mv -f -- "$tmp" "$out/kemu-exec"
 
 # Applet links: /bin/busybox --list prints one applet name per line.
 bin="$out/busybox/bin"
@@ -47,4 +50,4 @@ for link in "$bin"/*; do
   [ -n "${known[$name]:-}" ] || rm -f -- "$link"
 done
 
-echo "built $out/agnhost, $out/kemu-init and ${#applets[@]} busybox applet links in $bin"
+echo "built $out/agnhost, $out/kemu-init, $out/kemu-exec and ${#applets[@]} busybox applet links in $bin"
