@@ -3,6 +3,7 @@
 // the control plane only through this, exactly as a remote node would.
 
 import https from "node:https";
+import { createSecureContext } from "node:tls";
 import type { KubeObject } from "../emulator/types.ts";
 
 export class ApiClientError extends Error {
@@ -29,7 +30,12 @@ export class ApiClient {
   constructor(opts: ApiClientOptions) {
     this.base = new URL(opts.url);
     this.token = opts.token;
-    this.agent = new https.Agent({ ca: opts.ca, keepAlive: true, maxSockets: 16 });
+    // One TLS context for every connection: given only `ca`, each new socket parses the PEM again.
+    this.agent = new https.Agent({
+      secureContext: createSecureContext({ ca: opts.ca }),
+      keepAlive: true,
+      maxSockets: 16,
+    });
   }
 
   request<T = any>(

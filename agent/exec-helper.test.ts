@@ -1,10 +1,11 @@
 // kemu-exec, built from agent/kemu-exec.c with gcc into a temp dir, driven through ExecHelper and
 // through run() as the agent uses it.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../test/harness.ts";
 import { ExecError, run, useExecHelper } from "./exec.ts";
 import { describeStatus, ExecHelper, encodeRequest, ReplyDecoder } from "./exec-helper.ts";
 
@@ -94,6 +95,30 @@ describe("kemu-exec", () => {
   });
 });
 
+describe("detached starts", () => {
+  it("starts a process in its own session with its output in a file, and answers at once", async () => {
+    const log = join(dir, "detached.log");
+    const t0 = Date.now();
+    const pid = await helper.start(
+      ["sh", "-c", 'echo "cwd=$(pwd) $V"; exec sleep 30'],
+      { V: "v", PATH: "/usr/bin:/bin" },
+      log,
+    );
+    try {
+      expect(Date.now() - t0).toBeLessThan(2000);
+      const stat = () => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      expect(Number(stat()[3])).toBe(pid); // session id: its own session
+      for (let i = 0; i < 100 && !readFileSync(log, "utf8"); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(readFileSync(log, "utf8")).toBe("cwd=/ v\n");
+    } finally {
+      process.kill(pid, "SIGKILL");
+    }
+    // The helper reaps it: not even a zombie is left behind.
+    await eventually(() => !existsSync(`/proc/${pid}`), 2000);
+    await expect(helper.start([join(dir, "nothing")], {}, log)).rejects.toThrow(/ENOENT/);
+  });
+});
+
 describe("run() through kemu-exec", () => {
   it("keeps run()'s results and errors", async () => {
     useExecHelper(helper);
@@ -143,7 +168,11 @@ describe("frames", () => {
     expect(frame.readUInt32LE(4)).toBe(7);
     expect(frame.readUInt32LE(12)).toBe(2); // argc
     expect(frame.readUInt32LE(16)).toBe(1); // envc: Y has no value
-    expect(frame.subarray(24).toString()).toBe("a\0b\0X=1\0in");
+    expect(frame.readUInt32LE(24)).toBe(0); // flags: not detached
+    expect(frame.subarray(28).toString()).toBe("a\0b\0X=1\0in");
+    const detached = encodeRequest(8, { argv: ["a"], env: {}, timeoutMs: 0 }, undefined, "/log");
+    expect(detached.readUInt32LE(24)).toBe(1);
+    expect(detached.subarray(28).toString()).toBe("a\0/log\0");
     expect(() => encodeRequest(1, { argv: ["a\0b"], env: {}, timeoutMs: 0 })).toThrow(/NUL/);
 
     const reply = (id: number, out: string) => {

@@ -37,29 +37,51 @@ export function describeStatus(argv: string[], r: HelperResult): string {
   return `Command failed: ${argv.join(" ")}`;
 }
 
-/** One request frame (see kemu-exec.c). */
-export function encodeRequest(id: number, cmd: HelperCommand): Buffer {
-  const strings = [
-    ...cmd.argv,
-    ...Object.entries(cmd.env)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${v}`),
-  ];
-  const envc = strings.length - cmd.argv.length;
-  for (const s of strings) {
+/** Strings as the helper reads them: each NUL-terminated, none holding a NUL itself. */
+function strings(list: string[]): Buffer {
+  for (const s of list) {
     if (s.includes("\0"))
       throw new Error(`a command's argument or environment holds a NUL byte: ${JSON.stringify(s)}`);
   }
-  const text = Buffer.from(strings.map((s) => `${s}\0`).join(""));
+  return Buffer.from(list.map((s) => `${s}\0`).join(""));
+}
+
+/** An environment encoded once (the agent's own is sent with almost every command). */
+export interface EnvBlock {
+  count: number;
+  bytes: Buffer;
+}
+
+export function encodeEnv(env: NodeJS.ProcessEnv): EnvBlock {
+  const list = Object.entries(env)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  return { count: list.length, bytes: strings(list) };
+}
+
+/** Request flag: start detached (own session, output appended to a file, no wait for the end). */
+const DETACH = 1;
+
+/** One request frame (see kemu-exec.c). */
+export function encodeRequest(
+  id: number,
+  cmd: HelperCommand,
+  env: EnvBlock = encodeEnv(cmd.env),
+  logFile?: string,
+): Buffer {
+  const argv = strings(cmd.argv);
+  const log = logFile === undefined ? undefined : strings([logFile]);
   const input = cmd.input === undefined ? undefined : Buffer.from(cmd.input);
-  const head = Buffer.alloc(24);
-  head.writeUInt32LE(20 + text.length + (input?.length ?? 0), 0);
+  const head = Buffer.alloc(28);
+  const rest = argv.length + env.bytes.length + (log?.length ?? 0) + (input?.length ?? 0);
+  head.writeUInt32LE(24 + rest, 0);
   head.writeUInt32LE(id, 4);
   head.writeUInt32LE(Math.max(0, Math.min(Math.round(cmd.timeoutMs), 0xfffffffe)), 8);
   head.writeUInt32LE(cmd.argv.length, 12);
-  head.writeUInt32LE(envc, 16);
+  head.writeUInt32LE(env.count, 16);
   head.writeUInt32LE(input ? input.length : NO_INPUT, 20);
-  return Buffer.concat(input ? [head, text, input] : [head, text]);
+  head.writeUInt32LE(log ? DETACH : 0, 24);
+  return Buffer.concat([head, argv, env.bytes, ...(log ? [log] : []), ...(input ? [input] : [])]);
 }
 
 /** Reply frames out of a byte stream that may split them anywhere. */
@@ -99,6 +121,8 @@ export class ExecHelper {
   >();
   private failure?: Error;
   private closed = false;
+  /** process.env, encoded: the agent does not change its environment once it runs. */
+  private readonly ownEnv = encodeEnv(process.env);
 
   /** Starts `path` (the built kemu-exec); `onExit` hears when it ends unasked. */
   constructor(path: string, onExit: (e: Error) => void = () => {}) {
@@ -146,11 +170,26 @@ export class ExecHelper {
   }
 
   run(cmd: HelperCommand): Promise<HelperResult> {
+    return this.send(cmd);
+  }
+
+  /**
+   * Starts a command detached, in its own session with stdin from /dev/null and its output
+   * appended to `logFile`, cwd "/", and resolves with its pid once it runs (the helper reaps it
+   * when it ends; nothing waits for that).
+   */
+  async start(argv: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<number> {
+    const r = await this.send({ argv, env, timeoutMs: 0 }, logFile);
+    if (r.status <= 0) throw new Error(`could not start ${argv.join(" ")}: ${describeStatus(argv, r)}`);
+    return r.status;
+  }
+
+  private send(cmd: HelperCommand, logFile?: string): Promise<HelperResult> {
     const child = this.child;
     if (!child) return Promise.reject(this.failure ?? new Error("kemu-exec is not running"));
     const id = this.nextId;
     this.nextId = this.nextId >= 0xfffffff0 ? 1 : this.nextId + 1;
-    const frame = encodeRequest(id, cmd);
+    const frame = encodeRequest(id, cmd, cmd.env === process.env ? this.ownEnv : undefined, logFile);
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.hold(true);
       this.pending.set(id, { resolve, reject });

@@ -2,7 +2,8 @@
 // arrays only, never a shell string; optional network namespace; errors carry the command and
 // its stderr so "rejected" failures read clearly.
 
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { describeStatus, type ExecHelper, type HelperResult } from "./exec-helper.ts";
 
 export interface RunOptions {
@@ -88,6 +89,38 @@ function spawnDirectly(full: string[], opts: RunOptions): Promise<RunResult> {
     );
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
+}
+
+/**
+ * Starts a long-lived process detached: its own session, cwd "/", stdin /dev/null, output appended
+ * to `logFile`; returns its pid without waiting for it (containers' shims).
+ */
+export async function startDetached(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+): Promise<number> {
+  if (helper?.alive) {
+    try {
+      return await helper.start(argv, env, logFile);
+    } catch (e) {
+      if (helper?.alive) throw e; // the command could not start; else the helper ended: fork below
+    }
+  }
+  const out = openSync(logFile, "a");
+  try {
+    const child = spawn(argv[0], argv.slice(1), {
+      detached: true,
+      stdio: ["ignore", out, out],
+      env,
+      cwd: "/",
+    });
+    child.unref();
+    if (!child.pid) throw new Error(`could not start ${argv.join(" ")}`);
+    return child.pid;
+  } finally {
+    closeSync(out);
+  }
 }
 
 /** Runs a command whose stdout is JSON (`ip -j ...`) and parses it; empty output is []. */

@@ -5,11 +5,14 @@
 // exit status and output.
 //
 // Protocol, little-endian u32 fields, one frame per command each way:
-//   request  (stdin):  len, id, timeout_ms, argc, envc, input_len (0xffffffff: no stdin), then argc
-//                      and envc NUL-terminated strings, then input_len bytes
+//   request  (stdin):  len, id, timeout_ms, argc, envc, input_len (0xffffffff: no stdin), flags,
+//                      then argc and envc NUL-terminated strings, with DETACH a log file path,
+//                      then input_len bytes
 //   response (stdout): len, id, status, timed_out, stdout_len, stderr_len, then the two outputs
 // status: the exit code (>= 0), -N when killed by signal N, or -1000 - errno when it could not be
-// started. A command over its timeout gets SIGTERM (as Node's execFile does). argv and env arrive as
+// started. With DETACH (a container's shim) the command gets its own session, cwd "/", /dev/null
+// for stdin and the log file for its output, and the response comes at once with its pid as the
+// status; the helper only reaps it when it ends. A command over its timeout gets SIGTERM (as Node's execFile does). argv and env arrive as
 // separate strings and go to posix_spawn as they are: no shell ever sees them. The helper ends
 // when its stdin closes or the agent dies (PR_SET_PDEATHSIG); commands it started run on.
 #define _GNU_SOURCE
@@ -32,6 +35,7 @@
 #define NO_INPUT 0xffffffffu
 #define MAX_FRAME (256u << 20)
 #define MAX_OUTPUT (64u << 20)
+#define DETACH 1u
 
 struct buf {
   char *data;
@@ -47,7 +51,7 @@ struct job {
   char *frame; // owns input
   struct buf out, err;
   int64_t deadline_ms; // 0 = none
-  int timed_out, exited, status;
+  int timed_out, exited, status, detached;
   struct job *next;
 };
 
@@ -131,9 +135,55 @@ static const char *resolve(const char *file, char *const *envp, char *out, size_
 }
 
 static void finish(struct job *j);
+static void reply_status(uint32_t id, int status);
+
+static void signal_defaults(posix_spawnattr_t *attr, short more) {
+  // The command starts with default signal handling and nothing blocked, whatever the helper has.
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGCHLD);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigmask(attr, &none);
+  posix_spawnattr_setsigdefault(attr, &defaults);
+  posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | more);
+}
+
+// A container's shim: answered at once with its pid, reaped whenever it ends.
+static void start_detached(struct job *j, char **argv, char **envp, const char *log) {
+  char path[PATH_MAX];
+  int rc = 0;
+  const char *file = resolve(argv[0], envp, path, sizeof path, &rc);
+  int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) rc = errno;
+  if (file && fd >= 0) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, fd, 2);
+    posix_spawn_file_actions_addchdir_np(&fa, "/");
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    signal_defaults(&attr, POSIX_SPAWN_SETSID);
+    rc = posix_spawn(&j->pid, file, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+  }
+  if (fd >= 0) close(fd);
+  reply_status(j->id, rc ? -1000 - rc : j->pid);
+  free(j->frame);
+  j->frame = NULL;
+  if (rc) {
+    free(j);
+    return;
+  }
+  j->next = jobs;
+  jobs = j;
+}
 
 static void start(char *frame, size_t len) {
-  if (len < 24) {
+  if (len < 28) {
     fprintf(stderr, "kemu-exec: short request\n");
     exit(1);
   }
@@ -142,24 +192,32 @@ static void start(char *frame, size_t len) {
   j->frame = frame;
   j->id = get_u32(frame + 4);
   uint32_t timeout = get_u32(frame + 8), argc = get_u32(frame + 12), envc = get_u32(frame + 16);
-  uint32_t input_len = get_u32(frame + 20);
+  uint32_t input_len = get_u32(frame + 20), flags = get_u32(frame + 24);
   j->in_fd = j->out_fd = j->err_fd = -1;
+  j->detached = (flags & DETACH) != 0;
   if (argc == 0 || argc > len || envc > len) {
     fprintf(stderr, "kemu-exec: bad request\n");
     exit(1);
   }
   char **argv = calloc(argc + 1, sizeof *argv), **envp = calloc(envc + 1, sizeof *envp);
   if (!argv || !envp) die("calloc");
-  char *p = frame + 24, *end = frame + len;
-  for (uint32_t i = 0; i < argc + envc; i++) {
+  char *p = frame + 28, *end = frame + len, *log = NULL;
+  for (uint32_t i = 0; i < argc + envc + (j->detached ? 1 : 0); i++) {
     char *z = memchr(p, 0, (size_t)(end - p));
     if (!z) {
       fprintf(stderr, "kemu-exec: bad request strings\n");
       exit(1);
     }
     if (i < argc) argv[i] = p;
-    else envp[i - argc] = p;
+    else if (i < argc + envc) envp[i - argc] = p;
+    else log = p;
     p = z + 1;
+  }
+  if (j->detached) {
+    start_detached(j, argv, envp, log);
+    free(argv);
+    free(envp);
+    return;
   }
   if (input_len != NO_INPUT) {
     if (input_len > (size_t)(end - p)) {
@@ -179,17 +237,9 @@ static void start(char *frame, size_t len) {
   else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  // The command starts with default signal handling and nothing blocked, whatever the helper has.
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGCHLD);
-  sigaddset(&defaults, SIGPIPE);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  signal_defaults(&attr, 0);
 
   char path[PATH_MAX];
   int rc = 0;
@@ -225,18 +275,16 @@ static void start(char *frame, size_t len) {
   if (timeout) j->deadline_ms = now_ms() + timeout;
 }
 
-// Sends the reply and forgets the job once it exited and both outputs reached end of file.
-static void finish(struct job *j) {
-  if (!j->exited || j->out_fd >= 0 || j->err_fd >= 0) return;
-  close_fd(&j->in_fd);
-  append_u32(&reply, (uint32_t)(20 + j->out.len + j->err.len));
-  append_u32(&reply, j->id);
-  append_u32(&reply, (uint32_t)j->status);
-  append_u32(&reply, (uint32_t)j->timed_out);
-  append_u32(&reply, (uint32_t)j->out.len);
-  append_u32(&reply, (uint32_t)j->err.len);
-  if (j->out.len) append(&reply, j->out.data, j->out.len);
-  if (j->err.len) append(&reply, j->err.data, j->err.len);
+static void reply_status(uint32_t id, int status) {
+  append_u32(&reply, 20);
+  append_u32(&reply, id);
+  append_u32(&reply, (uint32_t)status);
+  append_u32(&reply, 0);
+  append_u32(&reply, 0);
+  append_u32(&reply, 0);
+}
+
+static void forget(struct job *j) {
   for (struct job **pp = &jobs; *pp; pp = &(*pp)->next) {
     if (*pp == j) {
       *pp = j->next;
@@ -247,6 +295,25 @@ static void finish(struct job *j) {
   free(j->err.data);
   free(j->frame);
   free(j);
+}
+
+// Sends the reply and forgets the job once it exited and both outputs reached end of file.
+static void finish(struct job *j) {
+  if (!j->exited || j->out_fd >= 0 || j->err_fd >= 0) return;
+  if (j->detached) {
+    forget(j); // answered when it started
+    return;
+  }
+  close_fd(&j->in_fd);
+  append_u32(&reply, (uint32_t)(20 + j->out.len + j->err.len));
+  append_u32(&reply, j->id);
+  append_u32(&reply, (uint32_t)j->status);
+  append_u32(&reply, (uint32_t)j->timed_out);
+  append_u32(&reply, (uint32_t)j->out.len);
+  append_u32(&reply, (uint32_t)j->err.len);
+  if (j->out.len) append(&reply, j->out.data, j->out.len);
+  if (j->err.len) append(&reply, j->err.data, j->err.len);
+  forget(j);
 }
 
 static void reap(void) {
@@ -370,7 +437,7 @@ int main(void) {
     }
     while (request.len >= 4) {
       uint32_t len = get_u32(request.data);
-      if (len < 20 || len > MAX_FRAME) {
+      if (len < 24 || len > MAX_FRAME) {
         fprintf(stderr, "kemu-exec: bad frame length %u\n", len);
         return 1;
       }

@@ -176,7 +176,7 @@ export class PodWorker {
     // Probe workers exist before the containers start (kubelet's AddPod precedes their creation).
     this.prober.sync(pod, rec);
     this.killUnhealthy(pod, rec);
-    this.startDue(pod, rec);
+    await this.startDue(pod, rec);
     this.save(rec);
     await this.report(pod, rec);
   }
@@ -356,7 +356,7 @@ export class PodWorker {
     }
   }
 
-  private startDue(pod: Pod, rec: PodRecord): void {
+  private async startDue(pod: Pod, rec: PodRecord): Promise<void> {
     const policy = pod.spec.restartPolicy ?? "Always";
     const specs = new Map(
       [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => [c.name, c]),
@@ -365,14 +365,20 @@ export class PodWorker {
     for (const c of rec.containers) {
       if (c.init) {
         if (c.state === "terminated" && c.terminated!.exitCode === 0) continue;
-        this.advance(pod, rec, c, specs.get(c.name)!, policy);
+        await this.advance(pod, rec, c, specs.get(c.name)!, policy);
         return;
       }
     }
-    for (const c of rec.containers) if (!c.init) this.advance(pod, rec, c, specs.get(c.name)!, policy);
+    for (const c of rec.containers) if (!c.init) await this.advance(pod, rec, c, specs.get(c.name)!, policy);
   }
 
-  private advance(pod: Pod, rec: PodRecord, c: ContainerRecord, spec: Container, policy: string): void {
+  private async advance(
+    pod: Pod,
+    rec: PodRecord,
+    c: ContainerRecord,
+    spec: Container,
+    policy: string,
+  ): Promise<void> {
     if (c.state === "running") return;
     if (c.state === "terminated") {
       // A container killed for a failed liveness/startup probe restarts whatever its exit code.
@@ -441,7 +447,7 @@ export class PodWorker {
     for (const f of cmd.files ?? []) writeFileSync(f.path, f.content);
     const exitFile = join(runDir, `exit-${c.restartCount}`);
     rmSync(exitFile, { force: true });
-    c.shimPid = startContainer({
+    c.shimPid = await startContainer({
       init: this.o.init,
       netns: rec.netns,
       hostname: pod.spec.hostname ?? rec.name,

@@ -8,8 +8,8 @@
 //
 // User data (argv, env, hostname, paths) only ever travels as argv elements and environment.
 
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { startDetached } from "../exec.ts";
 
 export interface StartSpec {
   /** Path of the kemu-init binary. */
@@ -51,22 +51,8 @@ export function containerArgv(spec: StartSpec): string[] {
 }
 
 /** Starts the shim detached (own session, output to the log file); returns its pid. */
-export function startContainer(spec: StartSpec): number {
-  const argv = containerArgv(spec);
-  const out = openSync(spec.logFile, "a");
-  try {
-    const child = spawn(argv[0], argv.slice(1), {
-      detached: true,
-      stdio: ["ignore", out, out],
-      env: spec.env,
-      cwd: "/",
-    });
-    child.unref();
-    if (!child.pid) throw new Error(`could not start ${spec.argv.join(" ")}`);
-    return child.pid;
-  } finally {
-    closeSync(out);
-  }
+export function startContainer(spec: StartSpec): Promise<number> {
+  return startDetached(containerArgv(spec), spec.env, spec.logFile);
 }
 
 function children(pid: number): number[] {

@@ -6,21 +6,31 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useExecHelper } from "../../agent/exec.ts";
+import { ExecHelper } from "../../agent/exec-helper.ts";
 import { isAlive, readExitCode, signal, startContainer, targetPid } from "../../agent/runtime/process.ts";
 import { eventually } from "../harness.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
-const NETNS = `kemu-t-ctr-${Math.random().toString(36).slice(2, 7)}`;
-
-describe("containers started by kemu-init (needs root)", () => {
+// Both ways the agent starts shims: through its kemu-exec helper, and forked when it has none.
+describe.each([
+  { how: "through kemu-exec", helper: true },
+  { how: "forked by the agent", helper: false },
+])("containers started by kemu-init $how (needs root)", ({ helper }) => {
+  const NETNS = `kemu-t-ctr-${Math.random().toString(36).slice(2, 7)}`;
   let dir: string;
   let init: string;
+  let execHelper: ExecHelper | undefined;
   const shims: number[] = [];
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "kemu-ctr-"));
     execFileSync(join(ROOT, "agent/images/build.sh"), [join(dir, "bin")], { stdio: "ignore" });
     init = join(dir, "bin", "kemu-init");
+    if (helper) {
+      execHelper = new ExecHelper(join(dir, "bin", "kemu-exec"));
+      useExecHelper(execHelper);
+    }
     execFileSync("ip", ["netns", "add", NETNS]);
     execFileSync("ip", ["-n", NETNS, "link", "set", "lo", "up"]);
     writeFileSync(join(dir, "hosts"), "127.0.0.1\tlocalhost\n10.9.9.9\tmy-pod\n");
@@ -28,6 +38,8 @@ describe("containers started by kemu-init (needs root)", () => {
   });
 
   afterAll(() => {
+    useExecHelper(undefined);
+    execHelper?.close();
     for (const pid of shims) {
       signal(targetPid(pid), "SIGKILL");
       signal(pid, "SIGKILL");
@@ -38,8 +50,12 @@ describe("containers started by kemu-init (needs root)", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function start(name: string, argv: string[], env: Record<string, string> = { PATH: "/usr/bin:/bin" }) {
-    const pid = startContainer({
+  async function start(
+    name: string,
+    argv: string[],
+    env: Record<string, string> = { PATH: "/usr/bin:/bin" },
+  ) {
+    const pid = await startContainer({
       init,
       netns: NETNS,
       hostname: "my-pod",
@@ -60,7 +76,7 @@ describe("containers started by kemu-init (needs root)", () => {
   }
 
   it("gives the container the pod's hostname, /etc files, network, its own PID 1 and environment", async () => {
-    const c = start(
+    const c = await start(
       "look",
       [
         "sh",
@@ -83,8 +99,8 @@ describe("containers started by kemu-init (needs root)", () => {
   });
 
   it("records exit codes and signals, and reports a missing program as 127", async () => {
-    const failing = start("fail", ["sh", "-c", "exit 7"]);
-    const missing = start("missing", ["no-such-program"]);
+    const failing = await start("fail", ["sh", "-c", "exit 7"]);
+    const missing = await start("missing", ["no-such-program"]);
     await eventually(
       () => readExitCode(failing.exit) !== undefined && readExitCode(missing.exit) !== undefined,
       5000,
@@ -93,7 +109,7 @@ describe("containers started by kemu-init (needs root)", () => {
     expect(readExitCode(missing.exit)).toBe(127);
     expect(missing.log()).toContain("kemu-init: exec no-such-program: No such file or directory");
 
-    const sleeper = start("sleeper", ["sleep", "100"]);
+    const sleeper = await start("sleeper", ["sleep", "100"]);
     const target = await eventually(() => targetPid(sleeper.pid), 5000);
     signal(target, "SIGKILL");
     await eventually(() => readExitCode(sleeper.exit) !== undefined, 5000);
@@ -102,7 +118,7 @@ describe("containers started by kemu-init (needs root)", () => {
   });
 
   it("ends the container when its shim is killed", async () => {
-    const c = start("orphan", ["sleep", "100"]);
+    const c = await start("orphan", ["sleep", "100"]);
     const target = await eventually(() => targetPid(c.pid), 5000);
     signal(c.pid, "SIGKILL");
     await eventually(() => !isAlive(target), 5000);

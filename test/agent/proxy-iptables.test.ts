@@ -198,7 +198,7 @@ describe.skipIf(!isRoot)("kube-proxy iptables mode on real namespaces", () => {
 
     for (const p of PODS) {
       shims.push(
-        startContainer({
+        await startContainer({
           init: join(dir, "bin", "kemu-init"),
           netns: p.ns,
           hostname: p.name,
