@@ -55,7 +55,8 @@ export function startContainer(spec: StartSpec): Promise<number> {
   return startDetached(containerArgv(spec), spec.env, spec.logFile);
 }
 
-function children(pid: number): number[] {
+/** A process's children (from /proc), [] when it is gone. */
+export function children(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
       .trim()

@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { children } from "../../agent/runtime/process.ts";
 import { percentile, printFigures, runCommand, upBenchCluster } from "./tools.ts";
 
 const FIRST = Number(process.env.KEMU_BENCH_PODS ?? 100);
@@ -31,18 +32,6 @@ function cpuMs(pid: number): { self: number; children: number } {
     return { self: (Number(f[11]) + Number(f[12])) * tick, children: (Number(f[13]) + Number(f[14])) * tick };
   } catch {
     return { self: 0, children: 0 };
-  }
-}
-
-function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
   }
 }
 
@@ -84,7 +73,7 @@ async function main(): Promise<void> {
     ) as { name: string; pid: number }[];
     // The agent's commands are children of its kemu-exec helper (when built), reaped there.
     const helperPid = (agent: number) =>
-      childPids(agent).find((c) => {
+      children(agent).find((c) => {
         try {
           return readFileSync(`/proc/${c}/comm`, "utf8").trim() === "kemu-exec";
         } catch {
