@@ -33,7 +33,8 @@ Flags:
   --node-lease-duration N seconds of the node's Lease, renewed every quarter of it (default 40);
                           keep it at or below the control plane's --node-monitor-grace-period
   --underlay-device DEV   interface whose IPv4 address is the node's InternalIP (default eth0)
-  --images-dir DIR        built image programs (default: build/images in this checkout)
+  --images-dir DIR        built programs: the image catalog's, kemu-init, kemu-exec
+                          (default: build/images in this checkout; agent/images/build.sh)
   --proxy-mode MODE       kube-proxy mode for Service VIPs: iptables (default) or nftables
   --service-cidr CIDR     the service network (default 10.96.0.0/12)
   --masquerade-to CIDR    pod traffic to CIDR leaves with the node's address (repeatable; Docker
