@@ -19,11 +19,9 @@ describe("Limiter", () => {
         return i * 10;
       }),
     );
-    expect(limiter.queued).toBe(4);
     expect(await Promise.all(jobs)).toEqual([0, 10, 20, 30, 40, 50]);
     expect(most).toBe(2);
     expect(started).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(limiter.queued).toBe(0);
   });
 
   it("frees the slot of a job that failed", async () => {

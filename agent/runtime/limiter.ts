@@ -27,9 +27,4 @@ export class Limiter {
       else this.active--;
     }
   }
-
-  /** Jobs waiting for a slot. */
-  get queued(): number {
-    return this.waiting.length;
-  }
 }
